@@ -1,0 +1,158 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Synchronization
+
+/// `ANY /run/NAME[/subpath][?query]`: turns an HTTP request into an `Invocation` and the result back into HTTP.
+final class RunHandler: Sendable {
+    let manager: LambdaManager
+    let workerID: String
+    let maxBodyBytes: Int
+    private let counter = Atomic<UInt64>(0)
+
+    init(manager: LambdaManager, workerID: String, maxBodyBytes: Int) {
+        self.manager = manager
+        self.workerID = workerID
+        self.maxBodyBytes = maxBodyBytes
+    }
+
+    static let defaultMethods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
+    static let exposedHeaders = [
+        SwiftletHeader.requestID, SwiftletHeader.start, SwiftletHeader.initMs, SwiftletHeader.runMs,
+        SwiftletHeader.billedMs, SwiftletHeader.memoryMB, SwiftletHeader.sandbox, SwiftletHeader.worker,
+    ].map(\.rawName).joined(separator: ", ")
+
+    func handle(_ request: Request, path: Substring) async -> Response {
+        let requestID = "\(workerID)-\(counter.wrappingAdd(1, ordering: .relaxed).newValue)"
+        // path is "NAME" or "NAME/sub/path"
+        let name: String
+        let subpath: String
+        if let slash = path.firstIndex(of: "/") {
+            name = String(path[..<slash])
+            subpath = String(path[slash...])
+        } else {
+            name = String(path)
+            subpath = "/"
+        }
+        let decodedName = name.removingPercentEncoding ?? name
+        if request.method == .options {
+            return preflight(request, lambda: decodedName, requestID: requestID)
+        }
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBodyBytes {
+            return errorResponse(.bodyTooLarge(limit: maxBodyBytes), lambda: decodedName, requestID: requestID)
+        }
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: maxBodyBytes)
+        } catch {
+            return errorResponse(.bodyTooLarge(limit: maxBodyBytes), lambda: decodedName, requestID: requestID)
+        }
+        var headers: [[String]] = []
+        headers.reserveCapacity(request.headers.count)
+        for field in request.headers { headers.append([field.name.canonicalName, field.value]) }
+        let invocation = Invocation(
+            requestID: requestID, lambda: decodedName, method: request.method.rawValue, path: subpath,
+            query: request.uri.query ?? "", headers: headers, body: body)
+        do {
+            let result = try await manager.invoke(invocation)
+            return success(result, lambda: decodedName, requestID: requestID)
+        } catch let error as InvocationError {
+            return errorResponse(error, lambda: decodedName, requestID: requestID)
+        } catch {
+            return errorJSON(status: 500, message: "\(error)", lambda: decodedName, requestID: requestID)
+        }
+    }
+
+    private func success(_ result: InvocationResult, lambda: String, requestID: String) -> Response {
+        var fields = HTTPFields()
+        let response = result.response
+        var body = response.body
+        var status = response.status
+        if let error = response.error {
+            var object: [String: Any] = ["error": error.message, "lambda": lambda, "request_id": requestID, "kind": error.kind]
+            if let traceback = error.traceback { object["traceback"] = traceback }
+            body = ByteBuffer(bytes: Self.json(object))
+            fields[.contentType] = "application/json"
+            if !(400...599).contains(status) { status = 500 }
+        } else {
+            for pair in response.headers where pair.count == 2 {
+                guard let name = HTTPField.Name(pair[0]) else { continue }
+                if name == .contentLength || name == .transferEncoding || name == .connection { continue }
+                fields.append(HTTPField(name: name, value: pair[1]))
+            }
+        }
+        fields[SwiftletHeader.requestID] = requestID
+        fields[SwiftletHeader.start] = result.cold ? "cold" : "warm"
+        fields[SwiftletHeader.initMs] = Self.format(result.initMs)
+        fields[SwiftletHeader.runMs] = Self.format(result.runMs)
+        fields[SwiftletHeader.billedMs] = Self.format(result.billedMs)
+        fields[SwiftletHeader.memoryMB] = String(result.memoryMB)
+        fields[SwiftletHeader.sandbox] = result.sandboxID
+        fields[SwiftletHeader.worker] = workerID
+        addCORS(&fields)
+        return Response(status: .init(code: status), headers: fields, body: .init(byteBuffer: body))
+    }
+
+    private func preflight(_ request: Request, lambda: String, requestID: String) -> Response {
+        var fields = HTTPFields()
+        addCORS(&fields)
+        var methods = Self.defaultMethods
+        if let source = try? manager.registry.lookup(lambda), let allowed = source.config.httpMethods { methods = allowed }
+        fields[.accessControlAllowMethods] = (methods + ["OPTIONS"]).joined(separator: ", ")
+        if let requested = request.headers[.accessControlRequestHeaders], !requested.isEmpty {
+            fields[.accessControlAllowHeaders] = requested
+        } else {
+            fields[.accessControlAllowHeaders] = "Content-Type, Authorization, X-Requested-With"
+        }
+        fields[.accessControlMaxAge] = "600"
+        fields[.allow] = (methods + ["OPTIONS"]).joined(separator: ", ")
+        fields[SwiftletHeader.requestID] = requestID
+        return Response(status: .noContent, headers: fields)
+    }
+
+    private func addCORS(_ fields: inout HTTPFields) {
+        fields[.accessControlAllowOrigin] = "*"
+        fields[.accessControlExposeHeaders] = Self.exposedHeaders
+    }
+
+    func errorResponse(_ error: InvocationError, lambda: String, requestID: String) -> Response {
+        var response = errorJSON(status: error.status, message: error.description, lambda: lambda, requestID: requestID)
+        if case .methodNotAllowed(_, let allowed) = error {
+            response.headers[.allow] = (allowed + ["OPTIONS"]).joined(separator: ", ")
+        }
+        if case .queueFull = error { response.headers[.retryAfter] = "1" }
+        return response
+    }
+
+    func errorJSON(status: Int, message: String, lambda: String, requestID: String) -> Response {
+        var fields = HTTPFields()
+        fields[.contentType] = "application/json"
+        fields[SwiftletHeader.requestID] = requestID
+        fields[SwiftletHeader.worker] = workerID
+        addCORS(&fields)
+        let body = Self.json(["error": message, "lambda": lambda, "request_id": requestID])
+        return Response(status: .init(code: status), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    static func json(_ object: [String: Any]) -> [UInt8] {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        return Array(data)
+    }
+
+    static func format(_ ms: Double) -> String {
+        String(format: "%.3f", ms)
+    }
+}
+
+/// Response headers every invocation carries (the bench harness reads them into its request rows).
+public enum SwiftletHeader {
+    public static let requestID = HTTPField.Name("X-Swiftlet-Request-Id")!
+    public static let start = HTTPField.Name("X-Swiftlet-Start")!
+    public static let initMs = HTTPField.Name("X-Swiftlet-Init-Ms")!
+    public static let runMs = HTTPField.Name("X-Swiftlet-Run-Ms")!
+    public static let billedMs = HTTPField.Name("X-Swiftlet-Billed-Ms")!
+    public static let memoryMB = HTTPField.Name("X-Swiftlet-Memory-Mb")!
+    public static let sandbox = HTTPField.Name("X-Swiftlet-Sandbox")!
+    public static let worker = HTTPField.Name("X-Swiftlet-Worker")!
+}

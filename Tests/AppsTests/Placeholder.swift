@@ -1,0 +1,2 @@
+import XCTest
+final class PlaceholderAppsTests: XCTestCase { func testNothing() {} }

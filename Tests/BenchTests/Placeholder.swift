@@ -1,0 +1,2 @@
+import XCTest
+final class PlaceholderBenchTests: XCTestCase { func testNothing() {} }
