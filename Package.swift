@@ -39,7 +39,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
-            path: "Sources/Platform"
+            path: "Sources/Platform",
+            exclude: ["Runtime/README.md"]
         ),
         .target(name: "Apps", dependencies: ["Platform"], path: "Sources/Apps"),
         .target(
@@ -73,10 +74,21 @@ let package = Package(
             dependencies: [
                 "Platform", "Apps",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             path: "Tests/PlatformTests"
         ),
         .testTarget(name: "AppsTests", dependencies: ["Apps", "Platform"], path: "Tests/AppsTests"),
-        .testTarget(name: "BenchTests", dependencies: ["Bench", "Platform"], path: "Tests/BenchTests"),
+        .testTarget(
+            name: "BenchTests",
+            dependencies: [
+                "Bench", "Platform", "Apps",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Tests/BenchTests"
+        ),
     ]
 )

@@ -10,8 +10,9 @@ RUNS=${1:-3}
 DURATION=${2:-10s}
 COLD_CALLS=${3:-200}
 command -v wrk >/dev/null || { echo "wrk not found: install it (scripts/install-system-packages.sh)"; exit 1; }
-swift build -c release --product swiftlet >/dev/null
-BIN=$PWD/.build/release/swiftlet
+SCRATCH=${SCRATCH:-.build}   # build directory (e.g. SCRATCH=.build-release to keep a separate release build)
+swift build -c release --product swiftlet --scratch-path "$SCRATCH" >/dev/null
+BIN=$PWD/$SCRATCH/release/swiftlet
 WORK=$(mktemp -d)
 BASE_PORT=18081
 WORKER_PORT=18082

@@ -269,6 +269,8 @@ static int child_main(void *arg) {
             close(fd);
         }
     }
+    // The network namespace is made after joining the cgroups, so its kernel memory is charged to the sandbox.
+    if (spec->isolated && !spec->network && unshare(CLONE_NEWNET) < 0) child_fail(ctx, errno, "unshare", "network namespace");
 
     int log_fd = open(spec->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (log_fd < 0) child_fail(ctx, errno, "open log", spec->log_path);
@@ -350,7 +352,6 @@ int csandbox_spawn(const struct csandbox_spec *spec, int *out_socket, pid_t *out
     int flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
     if (spec->isolated) {
         flags |= CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
-        if (!spec->network) flags |= CLONE_NEWNET;
     }
     sigset_t all, saved;
     sigfillset(&all);
@@ -395,6 +396,15 @@ int csandbox_wait(pid_t pid, int *status) {
     int rc;
     do {
         rc = waitpid(pid, status, 0);
+    } while (rc < 0 && errno == EINTR);
+    return rc;
+}
+
+int csandbox_wait_exited(pid_t pid) {
+    siginfo_t info;
+    int rc;
+    do {
+        rc = waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT);
     } while (rc < 0 && errno == EINTR);
     return rc;
 }

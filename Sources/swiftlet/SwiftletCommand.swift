@@ -8,7 +8,7 @@ struct Swiftlet: AsyncParsableCommand {
         abstract: "A serverless research platform: a worker that runs lambdas in sandboxes, and the harness that measures it.",
         version: swiftletVersion,
         subcommands: [
-            WorkerCommand.self, InvokeCommand.self, AdminCommand.self, BaselineServerCommand.self,
+            WorkerCommand.self, InvokeCommand.self, AdminCommand.self, BenchCommand.self, BaselineServerCommand.self,
             RuntimeHostCommand.self,
         ])
 }

@@ -133,6 +133,8 @@ struct PreparedTarget: Sendable {
     var uri: String
     var payload: String
     var fixedBody: ByteBuffer?
+    /// Request head reused for every request when the body does not vary.
+    var fixedHead: HTTPRequestHead?
 }
 
 struct LiveStats: Sendable {
@@ -173,18 +175,29 @@ final class GeneratorContext: Sendable {
         warmupNs = ArrivalSchedule.seconds(workload.warmupSeconds)
         nextClosedSeq = Atomic(Int64(arrivals.count))
         let prefix = target.prefix
+        let host = target.hostHeader
         targets = workload.targets.map { t in
             let templated = t.payload.contains("{{seq}}") || t.payload.contains("{{client}}")
-            return PreparedTarget(
+            // A GET with the default payload carries no body.
+            let payload = t.method == "GET" && t.payload == "{}" ? "" : t.payload
+            var prepared = PreparedTarget(
                 lambda: t.lambda, method: HTTPMethod(rawValue: t.method), uri: "\(prefix)/run/\(t.lambda)\(t.path)",
-                payload: t.payload, fixedBody: templated ? nil : ByteBuffer(string: t.payload))
+                payload: payload, fixedBody: templated ? nil : ByteBuffer(string: payload))
+            if let body = prepared.fixedBody {
+                prepared.fixedHead = Self.makeHead(prepared, host: host, bodyLength: body.readableBytes)
+            }
+            return prepared
         }
     }
 
     func requestHead(_ target: PreparedTarget, bodyLength: Int) -> HTTPRequestHead {
+        target.fixedHead ?? Self.makeHead(target, host: self.target.hostHeader, bodyLength: bodyLength)
+    }
+
+    static func makeHead(_ target: PreparedTarget, host: String, bodyLength: Int) -> HTTPRequestHead {
         var headers = HTTPHeaders()
-        headers.add(name: "Host", value: self.target.hostHeader)
-        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Host", value: host)
+        if bodyLength > 0 { headers.add(name: "Content-Type", value: "application/json") }
         headers.add(name: "Content-Length", value: String(bodyLength))
         return HTTPRequestHead(version: .http1_1, method: target.method, uri: target.uri, headers: headers)
     }

@@ -54,7 +54,7 @@ public struct ScalingObservation: Sendable, Equatable {
     }
 }
 
-public struct ScalingDecision: Sendable, Equatable {
+public struct AutoscalerDecision: Sendable, Equatable {
     public var desiredCapacity: Int
     public var reason: String
 }
@@ -68,7 +68,7 @@ public protocol Autoscaler: Sendable {
     var minInstances: Int { get }
     var maxInstances: Int { get }
     /// Called at the end of each period; nil keeps the current capacity.
-    mutating func evaluate(_ observation: ScalingObservation) -> ScalingDecision?
+    mutating func evaluate(_ observation: ScalingObservation) -> AutoscalerDecision?
 }
 
 /// An Elastic Beanstalk trigger (`aws:autoscaling:trigger`) with its Auto Scaling group limits (`aws:autoscaling:asg`).
@@ -120,7 +120,7 @@ public struct RuleBasedAutoscaler: Autoscaler {
         }
     }
 
-    public mutating func evaluate(_ observation: ScalingObservation) -> ScalingDecision? {
+    public mutating func evaluate(_ observation: ScalingObservation) -> AutoscalerDecision? {
         let now = observation.nowSeconds
         let periodStart = now - rule.periodSeconds
         guard let value = datapoint(observation.instances) else { return nil }
@@ -153,6 +153,6 @@ public struct RuleBasedAutoscaler: Autoscaler {
         lastActivity = now
         upperBreachSince = nil
         lowerBreachSince = nil
-        return ScalingDecision(desiredCapacity: desired, reason: reason)
+        return AutoscalerDecision(desiredCapacity: desired, reason: reason)
     }
 }

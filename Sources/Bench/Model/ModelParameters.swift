@@ -74,8 +74,8 @@ public struct ParameterLayer: Sendable {
             for (key, value) in mapping {
                 let name = key.string ?? "\(key)"
                 let childPath = path.isEmpty ? name : "\(path).\(name)"
-                if let line = key.mark?.line { lines[childPath] = line }
                 if let converted = convert(value, path: childPath, lines: &lines) { result[name] = converted }
+                // Errors point at the key's line (a block value starts on the next line).
                 if let line = key.mark?.line { lines[childPath] = line }
             }
             return .mapping(result)

@@ -41,6 +41,8 @@ struct EngineInput {
     var warmupNs: Int64
     var endNs: Int64
     var sampleIntervalNs: Int64 = 100_000_000
+    /// Requests still unanswered this long after the end are recorded as failed (status 0) and the model stops.
+    var drainLimitNs: Int64 = 3_600_000_000_000
     var seed: UInt64
     var openArrivals: [ScheduledArrival]
     var closedSegments: [ClosedSegment]
@@ -64,7 +66,10 @@ final class ServiceSimulator {
         case openArrival(target: Int)
         case clientSend(client: Int)
         case bootDone(instance: Int)
+        /// Processor sharing: the soonest completion on an instance, superseded when its version changes.
         case completion(instance: Int, version: Int)
+        /// Fixed-rate slots: one request finishes.
+        case requestDone(instance: Int, request: Int)
         case idleExpiry(instance: Int, token: Int)
         case sample
         case autoscale(pool: Int)
@@ -87,6 +92,7 @@ final class ServiceSimulator {
         var booted: Bool
         var draining = false
         var active: [Active] = []
+        var cpuActive = 0
         var lastUpdateNs: Int64
         var version = 0
         var served = 0
@@ -115,6 +121,7 @@ final class ServiceSimulator {
         var alive: [Int] = []
         var created = 0
         var destroyed = 0
+        var booting = 0
         var bootRNG: SeededGenerator
         var waiting: Int { queue.count - queueHead }
     }
@@ -156,10 +163,14 @@ final class ServiceSimulator {
                 events.schedule(.autoscale(pool: index), atNs: Self.ns(seconds: scaler.periodSeconds))
             }
         }
-        for arrival in input.openArrivals {
-            events.schedule(.openArrival(target: arrival.targetIndex), atNs: arrival.intendedNs)
-            pendingSends += 1
+        // Open arrivals are merged from the sorted list rather than heaped, keeping the heap small.
+        var arrivals = input.openArrivals
+        if zip(arrivals, arrivals.dropFirst()).contains(where: { $0.intendedNs > $1.intendedNs }) {
+            arrivals = arrivals.enumerated().sorted { ($0.element.intendedNs, $0.offset) < ($1.element.intendedNs, $1.offset) }
+                .map(\.element)
         }
+        var nextArrival = 0
+        pendingSends += arrivals.count
         for segment in input.closedSegments where segment.clients > 0 && segment.startNs < segment.endNs {
             for _ in 0..<segment.clients {
                 let id = clients.count
@@ -170,7 +181,26 @@ final class ServiceSimulator {
         }
         events.schedule(.sample, atNs: 0)
         var finalSampleTaken = false
-        while let (time, event) = events.pop() {
+        let stopNs = input.endNs + input.drainLimitNs
+        while true {
+            let time: Int64
+            let event: Event
+            if nextArrival < arrivals.count, arrivals[nextArrival].intendedNs <= events.nextTimeNs ?? .max {
+                time = arrivals[nextArrival].intendedNs
+                event = .openArrival(target: arrivals[nextArrival].targetIndex)
+                nextArrival += 1
+            } else if let (heapTime, heapEvent) = events.pop() {
+                time = heapTime
+                event = heapEvent
+            } else {
+                break
+            }
+            if time > stopNs {
+                now = stopNs
+                recordUnfinished()
+                takeSample()
+                break
+            }
             let drained = time > input.endNs && !busy
             if drained {
                 guard case .sample = event, !finalSampleTaken else { break }
@@ -193,6 +223,30 @@ final class ServiceSimulator {
 
     private var busy: Bool { inSystem > 0 || pendingSends > 0 }
 
+    /// Rows (status 0) for requests still queued or in service when the drain limit stops the model.
+    private func recordUnfinished() {
+        var unfinished: [(request: Int, instance: Int?)] = []
+        for pool in pools { for index in pool.queueHead..<pool.queue.count { unfinished.append((pool.queue[index], nil)) } }
+        for instance in instances where instance.destroyedNs == nil {
+            for active in instance.active { unfinished.append((active.request, instance.id)) }
+        }
+        let limitSeconds = Double(input.drainLimitNs) / 1e9
+        for (id, instance) in unfinished {
+            let request = requests[id]
+            let target = input.targets[request.target]
+            let state = instance == nil ? "queued" : "in service"
+            rows.append(
+                RequestRow(
+                    runID: input.runID, seq: request.seq, lambda: target.lambda, intendedNs: request.intendedNs,
+                    sentNs: request.intendedNs, endNs: now, latencyMs: Double(now - request.intendedNs) / 1e6, status: 0,
+                    bytes: 0, error: "model: still \(state) \(Int(limitSeconds)) s after the end of the run",
+                    sandboxID: instance.map { "i-\($0)" }, worker: input.workerName,
+                    warmup: request.intendedNs < input.warmupNs))
+            lastEndNs = max(lastEndNs, now)
+        }
+        inSystem = 0
+    }
+
     private static func ns(seconds: Double) -> Int64 { Int64((seconds * 1e9).rounded()) }
 
     // MARK: Events
@@ -208,6 +262,7 @@ final class ServiceSimulator {
             admit(target: target, client: client)
         case .bootDone(let id):
             guard instances[id].destroyedNs == nil else { return }
+            pools[instances[id].pool].booting -= 1
             instances[id].readyNs = now
             instances[id].lastUpdateNs = now
             instances[id].periodStartNs = now
@@ -217,6 +272,13 @@ final class ServiceSimulator {
         case .completion(let id, let version):
             guard instances[id].version == version, instances[id].destroyedNs == nil else { return }
             complete(instance: id)
+        case .requestDone(let id, let request):
+            advance(id)
+            guard let index = instances[id].active.firstIndex(where: { $0.request == request }) else { return }
+            let done = instances[id].active.remove(at: index)
+            if done.cpuBound { instances[id].cpuActive -= 1 }
+            finish(request: request, instance: id)
+            afterCompletion(id)
         case .idleExpiry(let id, let token):
             let instance = instances[id]
             guard instance.destroyedNs == nil, instance.active.isEmpty, instance.idleToken == token else { return }
@@ -257,7 +319,10 @@ final class ServiceSimulator {
                 periodStartNs: now))
         pools[pool].alive.append(id)
         pools[pool].created += 1
-        if !ready { events.schedule(.bootDone(instance: id), atNs: now + Int64((bootMs * 1e6).rounded())) }
+        if !ready {
+            pools[pool].booting += 1
+            events.schedule(.bootDone(instance: id), atNs: now + Int64((bootMs * 1e6).rounded()))
+        }
         return id
     }
 
@@ -265,6 +330,7 @@ final class ServiceSimulator {
         instances[id].destroyedNs = now
         instances[id].version += 1
         let pool = instances[id].pool
+        if instances[id].readyNs == nil { pools[pool].booting -= 1 }
         pools[pool].alive.removeAll { $0 == id }
         pools[pool].destroyed += 1
     }
@@ -287,12 +353,12 @@ final class ServiceSimulator {
 
     /// Rate at which each active request progresses, and the busy share of the instance.
     private func rates(_ instance: Instance) -> (cpuRate: Double, utilisation: Double) {
-        let spec = pools[instance.pool].spec
-        let cpuBusy = Double(instance.active.lazy.filter(\.cpuBound).count)
-        if let cores = spec.cores {
+        let cpuBusy = Double(instance.cpuActive)
+        if let cores = pools[instance.pool].spec.cores {
             return (cpuBusy > cores ? cores / cpuBusy : 1, min(cpuBusy, cores) / cores)
         }
-        return (1, min(cpuBusy, Double(spec.slots)) / Double(spec.slots))
+        let slots = Double(pools[instance.pool].spec.slots)
+        return (1, min(cpuBusy, slots) / slots)
     }
 
     private func advance(_ id: Int) {
@@ -300,11 +366,13 @@ final class ServiceSimulator {
         instances[id].lastUpdateNs = now
         guard elapsed > 0, !instances[id].active.isEmpty else { return }
         let (cpuRate, utilisation) = rates(instances[id])
+        instances[id].periodBusyNs += elapsed * utilisation
+        // Slots run at a fixed rate: their completions are scheduled once, nothing to update.
+        guard pools[instances[id].pool].spec.cores != nil else { return }
         for index in instances[id].active.indices {
             let rate = instances[id].active[index].cpuBound ? cpuRate : 1
             instances[id].active[index].remainingNs -= elapsed * rate
         }
-        instances[id].periodBusyNs += elapsed * utilisation
     }
 
     private func scheduleCompletion(_ id: Int) {
@@ -332,10 +400,8 @@ final class ServiceSimulator {
             pools[pool].queueHead = 0
         }
         guard pools[pool].spec.startOnDemand else { return }
-        var booting = pools[pool].alive.lazy.filter { self.instances[$0].readyNs == nil }.count
-        while pools[pool].waiting > booting && pools[pool].alive.count < pools[pool].spec.maxInstances {
+        while pools[pool].waiting > pools[pool].booting && pools[pool].alive.count < pools[pool].spec.maxInstances {
             launch(pool: pool, ready: false)
-            booting += 1
         }
     }
 
@@ -343,11 +409,13 @@ final class ServiceSimulator {
     private func freeInstance(pool: Int) -> Int? {
         let slots = pools[pool].spec.slots
         var best: Int?
+        var bestLoad = Int.max
         for id in pools[pool].alive {
-            let instance = instances[id]
-            guard instance.readyNs != nil, !instance.draining, instance.active.count < slots else { continue }
-            if let current = best, instances[current].active.count <= instance.active.count { continue }
+            let load = instances[id].active.count
+            guard load < slots, load < bestLoad, instances[id].readyNs != nil, !instances[id].draining else { continue }
             best = id
+            bestLoad = load
+            if load == 0 { break }
         }
         return best
     }
@@ -356,24 +424,36 @@ final class ServiceSimulator {
         advance(instanceID)
         requests[id].startNs = now
         requests[id].instance = instanceID
-        let instance = instances[instanceID]
-        if pools[instance.pool].spec.marksColdStarts, instance.served == 0, instance.booted {
+        if instances[instanceID].served == 0, instances[instanceID].booted,
+            pools[instances[instanceID].pool].spec.marksColdStarts
+        {
             requests[id].cold = true
-            requests[id].initMs = instance.bootMs
+            requests[id].initMs = instances[instanceID].bootMs
         }
         instances[instanceID].served += 1
         instances[instanceID].idleToken += 1
         let cpuBound = input.targets[requests[id].target].cpuBound
         instances[instanceID].active.append(Active(request: id, remainingNs: requests[id].workNs, cpuBound: cpuBound))
-        scheduleCompletion(instanceID)
+        if cpuBound { instances[instanceID].cpuActive += 1 }
+        if pools[instances[instanceID].pool].spec.cores == nil {
+            let delay = Int64(requests[id].workNs.rounded(.up))
+            events.schedule(.requestDone(instance: instanceID, request: id), atNs: now + delay)
+        } else {
+            scheduleCompletion(instanceID)
+        }
     }
 
     private func complete(instance id: Int) {
         advance(id)
         let finished = instances[id].active.filter { $0.remainingNs <= 1e-3 }
         instances[id].active.removeAll { $0.remainingNs <= 1e-3 }
+        instances[id].cpuActive -= finished.lazy.filter(\.cpuBound).count
         for active in finished { finish(request: active.request, instance: id) }
         scheduleCompletion(id)
+        afterCompletion(id)
+    }
+
+    private func afterCompletion(_ id: Int) {
         dispatch(pool: instances[id].pool)
         if instances[id].active.isEmpty && instances[id].destroyedNs == nil { becameIdle(id) }
     }

@@ -61,10 +61,12 @@ public enum Simulation {
         case .container:
             var config = ContainerModelConfig()
             for layer in parameters { try config.apply(layer) }
-            if config.resolvedInitialInstances > config.rule.maxInstances {
+            let initial = config.resolvedInitialInstances
+            if initial > config.rule.maxInstances || initial < config.rule.minInstances {
                 throw ModelParameterError(
                     location: origin, field: "initial_instances",
-                    message: "\(config.resolvedInitialInstances) exceeds autoscaling.max_instances (\(config.rule.maxInstances))")
+                    message: "\(initial) is outside autoscaling.min_instances…max_instances "
+                        + "(\(config.rule.minInstances)…\(config.rule.maxInstances))")
             }
             input.responseBytes = config.responseBytes
             input.targets = try workload.targets.map { target in
@@ -83,9 +85,9 @@ public enum Simulation {
             let output = ServiceSimulator(input).run()
             let instanceSeconds = output.instanceSeconds.reduce(0, +)
             let cost = instanceSeconds / 3600 * config.pricePerInstanceHour
-            let capacity = config.cores.map { "\(Self.format($0)) cores, \(config.slots) slots" } ?? "\(config.slots) slots"
+            let capacity = config.cores.map { "\(Self.format($0)) cores and \(config.slots) slot(s)" } ?? "\(config.slots) slot(s)"
             notes.append(
-                "container model (\(describeLambdas)): \(config.resolvedInitialInstances) initial instance(s) of \(capacity), "
+                "container model (\(describeLambdas)): \(config.resolvedInitialInstances) initial instance(s) with \(capacity) each, "
                     + "boot \(config.bootSeconds) s; \(output.scalingLog.count) scaling event(s); "
                     + "billed \(Self.format(instanceSeconds)) instance-s")
             return finish(

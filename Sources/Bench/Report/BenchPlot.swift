@@ -44,28 +44,29 @@ public enum BenchPlot {
             written.append(path)
         }
 
-        var cdfSeries: [(file: String, title: String)] = []
-        var timeSeries: [(file: String, title: String)] = []
-        var instanceSeries: [(file: String, title: String)] = []
+        // One colour per run across all figures.
+        var cdfSeries: [(file: String, title: String, color: Int)] = []
+        var timeSeries: [(file: String, title: String, color: Int)] = []
+        var instanceSeries: [(file: String, title: String, color: Int)] = []
         for (index, (run, requests, samples)) in runs.enumerated() {
             let key = run.id.map { "run\($0)" } ?? "run-\(index + 1)"
             let title = "\(run.id.map { "run \($0)" } ?? "run \(index + 1)") \(run.target)"
             let latencies = requests.filter { !$0.warmup && (200..<400).contains($0.status) }.map(\.latencyMs).sorted()
             if !latencies.isEmpty {
                 try write("latency-cdf-\(key).dat", cdfData(latencies))
-                cdfSeries.append(("latency-cdf-\(key).dat", title))
+                cdfSeries.append(("latency-cdf-\(key).dat", title, index + 1))
                 try write("latency-time-\(key).dat", latencyOverTimeData(requests))
-                timeSeries.append(("latency-time-\(key).dat", title))
+                timeSeries.append(("latency-time-\(key).dat", title, index + 1))
             }
             if !samples.isEmpty {
                 try write("instances-\(key).dat", instancesData(samples))
-                instanceSeries.append(("instances-\(key).dat", title))
+                instanceSeries.append(("instances-\(key).dat", title, index + 1))
             }
         }
 
         var scripts: [String] = []
         if !cdfSeries.isEmpty {
-            let plots = cdfSeries.map { "\(quote($0.file)) using 1:2 with lines lw 2 title \(quote($0.title))" }
+            let plots = cdfSeries.map { "\(quote($0.file)) using 1:2 with lines lw 2 lc \($0.color) title \(quote($0.title))" }
             try write(
                 "latency-cdf.gp",
                 script(
@@ -79,8 +80,10 @@ public enum BenchPlot {
         if !timeSeries.isEmpty {
             var plots: [String] = []
             for series in timeSeries {
-                plots.append("\(quote(series.file)) using 1:2 with lines lw 2 title \(quote(series.title + " p50"))")
-                plots.append("\(quote(series.file)) using 1:3 with lines lw 1 dt 2 title \(quote(series.title + " p99"))")
+                plots.append(
+                    "\(quote(series.file)) using 1:2 with lines lw 2 lc \(series.color) title \(quote(series.title + " p50"))")
+                plots.append(
+                    "\(quote(series.file)) using 1:3 with lines lw 1 dt 2 lc \(series.color) title \(quote(series.title + " p99"))")
             }
             try write(
                 "latency-time.gp",
@@ -88,15 +91,17 @@ public enum BenchPlot {
                     name: "latency-time", title: "Latency over time (by intended send time)",
                     settings: [
                         "set xlabel \"time since start (s)\"", "set ylabel \"latency (ms)\"", "set logscale y",
-                        "set key top left",
+                        "set key below",
                     ], plots: plots))
             scripts.append("latency-time")
         }
         if !instanceSeries.isEmpty {
             var plots: [String] = []
             for series in instanceSeries {
-                plots.append("\(quote(series.file)) using 1:2 with steps lw 2 title \(quote(series.title + " instances"))")
-                plots.append("\(quote(series.file)) using 1:3 with steps lw 1 dt 2 title \(quote(series.title + " running"))")
+                plots.append(
+                    "\(quote(series.file)) using 1:2 with steps lw 2 lc \(series.color) title \(quote(series.title + " instances"))")
+                plots.append(
+                    "\(quote(series.file)) using 1:3 with steps lw 1 dt 2 lc \(series.color) title \(quote(series.title + " running"))")
             }
             try write(
                 "instances.gp",
@@ -104,7 +109,7 @@ public enum BenchPlot {
                     name: "instances", title: "Instances over time",
                     settings: [
                         "set xlabel \"time since start (s)\"", "set ylabel \"instances\"", "set yrange [0:*]",
-                        "set key top left",
+                        "set offsets 0, 0, graph 0.05, 0", "set key below",
                     ], plots: plots))
             scripts.append("instances")
         }

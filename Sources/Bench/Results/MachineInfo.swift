@@ -1,4 +1,5 @@
 import Foundation
+import Platform
 
 /// The environment a run records so two runs can be compared honestly.
 public struct MachineInfo: Sendable, Equatable {
@@ -10,7 +11,7 @@ public struct MachineInfo: Sendable, Equatable {
     public var swiftletVersion: String
 
     /// The version recorded with every run.
-    public static let swiftletVersion = "0.1.0"
+    public static let swiftletVersion = Platform.swiftletVersion
 
     public static func current(gitDirectory: String = FileManager.default.currentDirectoryPath) -> MachineInfo {
         MachineInfo(

@@ -10,8 +10,10 @@ public final class ResultsDatabase: Sendable {
     public init(path: String) throws {
         self.path = path
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        if !directory.isEmpty {
+        do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw ResultsError.open(path: path, "cannot create directory \(directory)")
         }
         var config = Configuration()
         config.busyMode = .timeout(10)

@@ -200,8 +200,11 @@ public enum BenchRunner {
             ? Task {
                 var last = 0
                 var lastTime = 0.0
+                // A redrawn line on a terminal; a line every 5 s in logs.
+                let period: UInt64 = isatty(2) != 0 ? 500_000_000 : 5_000_000_000
                 while !Task.isCancelled {
-                    try? await Task.sleep(nanoseconds: 500_000_000)
+                    try? await Task.sleep(nanoseconds: period)
+                    if Task.isCancelled { break }
                     let progress = generator.progress()
                     let interval = progress.elapsedSeconds - lastTime
                     let rate = interval > 0 ? Double(progress.completed - last) / interval : 0
@@ -334,7 +337,9 @@ enum ProgressLine {
     }
 
     static func finish(_ p: LoadGenProgress, total: Double) {
-        if isatty(2) != 0 { FileHandle.standardError.write(Data("\n".utf8)) }
+        let rate = p.elapsedSeconds > 0 ? Double(p.completed) / p.elapsedSeconds : 0
+        let line = text(p, total: total, rate: rate) + " (average)"
+        FileHandle.standardError.write(Data((isatty(2) != 0 ? "\r\u{1B}[K" + line + "\n" : line + "\n").utf8))
     }
 }
 

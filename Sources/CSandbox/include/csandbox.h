@@ -11,7 +11,7 @@ struct csandbox_spec {
     const char *const *argv;
     /// The whole environment of the child (nothing is inherited).
     const char *const *envp;
-    /// `cgroup.procs` files the child joins before exec (may be NULL).
+    /// Files the child writes "0" to before exec, joining its cgroups (v1 `tasks`, v2 `cgroup.procs`; may be NULL).
     const char *const *cgroup_procs;
     /// File receiving stdout and stderr (opened O_APPEND|O_CREAT).
     const char *log_path;
@@ -49,6 +49,8 @@ struct csandbox_spec {
 /// such as "mount /usr: Permission denied" into `err`; no child and no descriptor is left behind.
 int csandbox_spawn(const struct csandbox_spec *spec, int *out_socket, pid_t *out_pid, char *err, size_t errlen);
 
+/// Blocks until `pid` has exited without reaping it (waitid WNOWAIT), so its pid stays reserved. Returns 0 or -1.
+int csandbox_wait_exited(pid_t pid);
 /// waitpid(pid, &status, 0) retried on EINTR. Returns the pid or -1 (errno set).
 int csandbox_wait(pid_t pid, int *status);
 /// waitpid(pid, &status, WNOHANG) retried on EINTR. Returns the pid, 0 when still running, or -1.

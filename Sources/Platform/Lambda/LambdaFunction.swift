@@ -154,6 +154,10 @@ actor LambdaFunction {
             waiter.continuation.resume(returning: (instance, cold))
             return
         }
+        if source?.config.reuseSandbox == false {
+            destroy(instance)
+            return
+        }
         var instance = instance
         let now = ContinuousClock.now
         instance.idleSince = now

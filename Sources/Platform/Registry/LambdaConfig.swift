@@ -40,7 +40,7 @@ public struct LambdaConfig: Sendable, Equatable {
             throw LambdaConfigError(file: file, line: nil, field: nil, message: "not valid YAML: \(error)")
         }
         guard let root else { return .default }
-        if case .scalar(let scalar) = root, scalar.tag.rawValue == Tag.Name.null.rawValue { return .default }
+        if isNull(root) { return .default }
         guard let mapping = root.mapping else {
             throw LambdaConfigError(file: file, line: root.mark?.line, field: nil, message: "expected a mapping of keys (triggers, environment, limits, reuse-sandbox) at the top level")
         }
@@ -72,7 +72,7 @@ public struct LambdaConfig: Sendable, Equatable {
     }
 
     private static func isScalar(_ node: Node, tag: Tag.Name) -> Bool {
-        if case .scalar(let s) = node { return s.tag.rawValue == tag.rawValue }
+        if case .scalar = node { return node.tag.rawValue == tag.rawValue }
         return false
     }
 

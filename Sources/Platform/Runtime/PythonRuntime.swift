@@ -212,6 +212,11 @@ def json_codec():
                 value, end = scan(text, start)
             except StopIteration as stop:
                 raise ValueError("Expecting value: " + position(text, stop.value)) from None
+            except Exception:
+                # The accelerator reports other syntax errors through json.decoder; let the package describe them.
+                import json
+
+                return json.loads(text)
             rest = len(text) - len(text[end:].lstrip(JSON_WHITESPACE))
             if rest != len(text):
                 raise ValueError("Extra data: " + position(text, rest))
@@ -274,7 +279,7 @@ def invoke(function, body, loads, dumps):
     if body:
         try:
             event = loads(body.decode("utf-8"))
-        except ValueError as error:
+        except Exception as error:
             return 400, [], {"kind": "bad_request", "message": "request body is not valid JSON: " + str(error)}, b""
     else:
         event = {}

@@ -132,6 +132,8 @@ final class SandboxResources: Sendable {
     /// `<workerDirectory>/sandboxes/<id>`.
     let directory: String
     private let exit = Mutex<Task<ExitStatus?, Never>?>(nil)
+    /// Reaping and signalling by pid happen under this lock, so a signal never reaches a recycled pid.
+    private let reap = Mutex<(reaped: Bool, status: ExitStatus?)>((false, nil))
 
     init(pid: Int32, killsProcessGroup: Bool, cgroup: CgroupGroup?, directory: String) {
         self.pid = pid
@@ -140,12 +142,23 @@ final class SandboxResources: Sendable {
         self.directory = directory
     }
 
-    /// The child's exit status; reaped once, on a thread outside the Swift concurrency pool.
+    /// The child's exit status. A thread outside the Swift concurrency pool waits for the exit (leaving a zombie
+    /// that keeps the pid reserved), then the child is reaped under the lock `killProcesses` takes.
     func exitStatus() async -> ExitStatus? {
-        let pid = self.pid
         let task = exit.withLock { current in
             if let current { return current }
-            let task = Task { await ExitStatus.wait(for: pid) }
+            let task = Task { [self] in
+                await ExitStatus.waitUntilExited(pid)
+                return reap.withLock { state -> ExitStatus? in
+                    if !state.reaped {
+                        // The zombie leader still holds the group id: take the rest of the group down with it.
+                        if killsProcessGroup { kill(-pid, SIGKILL) }
+                        state.status = ExitStatus.reapIfExited(pid)
+                        state.reaped = true
+                    }
+                    return state.status
+                }
+            }
             current = task
             return task
         }
@@ -153,8 +166,11 @@ final class SandboxResources: Sendable {
     }
 
     func killProcesses() async {
-        if killsProcessGroup { kill(-pid, SIGKILL) }
-        kill(pid, SIGKILL)
+        reap.withLock { state in
+            guard !state.reaped else { return }
+            if killsProcessGroup { kill(-pid, SIGKILL) }
+            kill(pid, SIGKILL)
+        }
         await cgroup?.killAll()
     }
 

@@ -69,7 +69,8 @@ public struct WorkerDirectory: Sendable {
     /// Starts `swiftlet worker up` for this directory in a new session, output to `worker.log`; waits until it listens.
     public func startDetached(port: Int?, executable: String = "/proc/self/exe", timeoutSeconds: Double = 30) throws -> (Int32, String) {
         clearPID()
-        var arguments = [executable, "worker", "up", "--dir", path]
+        let resolved = (try? FileManager.default.destinationOfSymbolicLink(atPath: executable)) ?? executable
+        var arguments = [resolved, "worker", "up", "--dir", path]
         if let port { arguments += ["--port", String(port)] }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -77,6 +78,10 @@ public struct WorkerDirectory: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, logFile, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // The caller's other descriptors (e.g. the pipes of whoever ran `worker up -d`) must not stay open in the worker.
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? [] {
+            if let fd = Int32(entry), fd > 2 { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -84,7 +89,6 @@ public struct WorkerDirectory: Sendable {
         var pid: pid_t = 0
         let argv = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
-        let resolved = (try? FileManager.default.destinationOfSymbolicLink(atPath: executable)) ?? executable
         let rc = posix_spawn(&pid, resolved, &actions, &attributes, argv, environ)
         guard rc == 0 else { throw WorkerStartError("cannot start the worker: \(String(cString: strerror(rc)))") }
         let deadline = Date().addingTimeInterval(timeoutSeconds)

@@ -90,11 +90,16 @@ final class LoadGeneratorTests: XCTestCase {
         XCTAssertTrue(rows.allSatisfy { $0.latencyMs >= 49 && $0.latencyMs < 200 })
         XCTAssertEqual(Set(rows.map(\.seq)).count, rows.count, "sequence numbers are unique")
         // Never more than 4 requests in flight at once.
-        let events = rows.flatMap { [($0.sentNs, 1), ($0.endNs, -1)] }.sorted { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
+        var events: [(time: Int64, delta: Int)] = []
+        for row in rows {
+            events.append((row.sentNs, 1))
+            events.append((row.endNs, -1))
+        }
+        events.sort { lhs, rhs in lhs.time != rhs.time ? lhs.time < rhs.time : lhs.delta < rhs.delta }
         var inFlight = 0
         var peak = 0
         for event in events {
-            inFlight += event.1
+            inFlight += event.delta
             peak = max(peak, inFlight)
         }
         XCTAssertLessThanOrEqual(peak, 4)

@@ -1,5 +1,6 @@
 import Apps
 import Foundation
+import HTTPTypes
 import HummingbirdTesting
 import Logging
 import NIOCore

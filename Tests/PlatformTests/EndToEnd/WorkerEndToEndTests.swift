@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import HummingbirdTesting
 import NIOCore
 import Platform
@@ -239,6 +240,7 @@ final class WorkerEndToEndTests: XCTestCase {
         let worker = try await TestWorker.start(lambdas: ["fresh": TestLambdas.fresh, "env": TestLambdas.environment])
         defer { Task { await worker.stop() } }
         let a = try await worker.request(.post, "/run/fresh")
+        XCTAssertEqual(a.status, .ok, a.text)
         let b = try await worker.request(.post, "/run/fresh")
         XCTAssertEqual(a.header("X-Swiftlet-Start"), "cold")
         XCTAssertEqual(b.header("X-Swiftlet-Start"), "cold")

@@ -257,13 +257,11 @@ final class RuntimePythonServerTests: XCTestCase {
         XCTAssertEqual(first.arguments, ["-I", "-S", "-B", "-u", serverPath, "/handler"])
         XCTAssertEqual(first.readOnlyPaths, [runtimeDirectory], "a system interpreter needs no extra paths")
         XCTAssertEqual(try String(contentsOfFile: serverPath, encoding: .utf8), PythonRuntime.serverSource)
-        let modified = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: serverPath)[.modificationDate] as? Date)
         try RuntimeTestSupport.writeFile(serverPath, "stale")
         _ = try PythonRuntime.command(interpreter: Self.python, runtimeDirectory: runtimeDirectory)
         XCTAssertEqual(try String(contentsOfFile: serverPath, encoding: .utf8), PythonRuntime.serverSource, "a stale server is replaced")
         let files = try FileManager.default.contentsOfDirectory(atPath: runtimeDirectory)
         XCTAssertEqual(files, ["server.py"], "no temporary files are left")
-        _ = modified
 
         let custom = PythonRuntime.installationPrefix(ofInterpreter: "/opt/py/3.12/bin/python3")
         XCTAssertEqual(custom, "/opt/py/3.12")

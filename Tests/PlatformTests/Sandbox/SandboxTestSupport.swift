@@ -125,7 +125,8 @@ final class LoopbackListener {
     let port: UInt16
 
     init() throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.fd = fd
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -139,6 +140,7 @@ final class LoopbackListener {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
         port = UInt16(bigEndian: address.sin_port)
+        _ = length
     }
 
     deinit { close(fd) }
@@ -152,4 +154,11 @@ func median(_ values: [Double]) -> Double {
 /// True when no process with this pid exists (a zombie counts as existing).
 func processIsGone(_ pid: Int32) -> Bool {
     kill(pid, 0) != 0 && errno == ESRCH
+}
+
+/// True when the process is gone or only its zombie is left (reparented children are reaped by whoever is init).
+func processIsGoneOrZombie(_ pid: Int32) -> Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return true }
+    let afterName = stat.split(separator: ")").last ?? ""
+    return afterName.split(separator: " ").first == "Z"
 }

@@ -4,6 +4,11 @@ import XCTest
 
 @testable import Platform
 
+/// Python expression: the environment's names, without LC_CTYPE (added by Python's own locale coercion).
+let environmentNames = "','.join(sorted(k for k in os.environ if k != 'LC_CTYPE'))"
+/// Python expression: open descriptors, minus the highest one, which is the listing's own directory descriptor.
+let openDescriptors = "str(sorted(int(f) for f in os.listdir('/proc/self/fd'))[:-1])"
+
 final class SandboxCgroupTests: XCTestCase {
     func testParsesV1ControllersAndOwnPaths() {
         let mounts = """
@@ -130,9 +135,9 @@ final class SandboxIsolatedTests: XCTestCase {
         (status, body) = try await sandbox.run(
             "import os, socket\nopen('/scratch/a', 'w').write('s')\nopen('/tmp/b', 'w').write('t')\n"
                 + "result = ' '.join([open('/scratch/a').read(), open('/tmp/b').read(), str(os.getuid()), str(os.getgid()), "
-                + "socket.gethostname(), ','.join(sorted(os.environ)), str(sorted(os.listdir('/proc/self/fd')))])")
+                + "socket.gethostname(), \(environmentNames), \(openDescriptors)])")
         XCTAssertEqual(status, 200, body)
-        XCTAssertEqual(body, "s t 65534 65534 sandbox SANDBOX_TEST ['0', '1', '2', '3']")
+        XCTAssertEqual(body, "s t 65534 65534 sandbox SANDBOX_TEST [0, 1, 2, 3]")
 
         (status, body) = try await sandbox.run("import os\nresult = len([p for p in os.listdir('/proc') if p.isdigit()])")
         XCTAssertEqual(body, "1", "only the runtime is visible in /proc")
@@ -330,6 +335,33 @@ final class SandboxIsolatedTests: XCTestCase {
 }
 
 final class SandboxProcessTests: XCTestCase {
+    func testFactoryModes() async throws {
+        let fixture = try SandboxFixture()
+        defer { fixture.cleanUp() }
+        XCTAssertThrowsError(
+            try SandboxBackends.make(mode: "jail", workerDirectory: fixture.workerDirectory, extraReadOnlyPaths: [], logger: testLogger)
+        ) { error in
+            XCTAssertEqual("\(error)", "unknown sandbox mode \"jail\" (expected auto, isolated or process)")
+        }
+        let process = try SandboxBackends.make(
+            mode: "process", workerDirectory: fixture.workerDirectory, extraReadOnlyPaths: [], logger: testLogger)
+        XCTAssertEqual(process.kind, .process)
+        let auto = try SandboxBackends.make(
+            mode: "auto", workerDirectory: fixture.workerDirectory, extraReadOnlyPaths: [], logger: testLogger)
+        XCTAssertEqual(auto.kind, geteuid() == 0 ? .isolated : .process)
+        if geteuid() != 0 {
+            XCTAssertThrowsError(try SandboxBackends.make(
+                mode: "isolated", workerDirectory: fixture.workerDirectory, extraReadOnlyPaths: [], logger: testLogger)
+            ) { error in XCTAssertTrue("\(error)".contains("need root"), "\(error)") }
+        } else {
+            XCTAssertThrowsError(try SandboxBackends.make(
+                mode: "isolated", workerDirectory: fixture.workerDirectory, extraReadOnlyPaths: ["/no/such/path"], logger: testLogger)
+            ) { error in XCTAssertTrue("\(error)".contains("/no/such/path"), "\(error)") }
+        }
+        await auto.shutdown()
+        await process.shutdown()
+    }
+
     func testStartsAndInvokes() async throws {
         try requirePython()
         let fixture = try SandboxFixture()
@@ -344,12 +376,15 @@ final class SandboxProcessTests: XCTestCase {
         XCTAssertEqual(status, 200)
         XCTAssertEqual(body, String(sandbox.pid))
         (status, body) = try await sandbox.run(
-            "import os\nresult = ','.join(sorted(os.environ)) + ' ' + os.getcwd() + ' ' + str(sorted(os.listdir('/proc/self/fd')))")
-        XCTAssertEqual(body, "SANDBOX_TEST \(fixture.codeDirectory) ['0', '1', '2', '3']")
+            "import os\nresult = ' '.join([\(environmentNames), os.getcwd(), \(openDescriptors)])")
+        XCTAssertEqual(body, "SANDBOX_TEST \(fixture.codeDirectory) [0, 1, 2, 3]")
         // Reduced isolation: the host loopback is reachable (the isolated test asserts the opposite).
         (status, body) = try await sandbox.run(
             "import socket\ns = socket.socket()\ns.settimeout(2)\ns.connect(('127.0.0.1', \(listener.port)))\nresult = 'connected'")
         XCTAssertEqual(body, "connected")
+        (status, body) = try await sandbox.run(
+            "import os, time\npid = os.fork()\nif pid == 0:\n    time.sleep(30)\n    os._exit(0)\nresult = pid")
+        let grandchild = try XCTUnwrap(Int32(body), body)
 
         do {
             _ = try await sandbox.run("import time\ntime.sleep(20)", timeout: .milliseconds(200))
@@ -366,6 +401,7 @@ final class SandboxProcessTests: XCTestCase {
         let pid = sandbox.pid
         await sandbox.destroy()
         XCTAssertTrue(processIsGone(pid))
+        XCTAssertTrue(processIsGoneOrZombie(grandchild), "the runtime's children die with it (process group)")
         await backend.shutdown()
         XCTAssertFalse(FileManager.default.fileExists(atPath: fixture.workerDirectory + "/sandboxes"))
     }

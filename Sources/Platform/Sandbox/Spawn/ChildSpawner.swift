@@ -153,16 +153,21 @@ struct ExitStatus: Sendable, Equatable, CustomStringConvertible {
         return "ended with wait status \(raw)"
     }
 
-    /// Blocks a fresh thread (never a Swift concurrency thread) in waitpid until `pid` exits.
-    static func wait(for pid: Int32) async -> ExitStatus? {
-        await withCheckedContinuation { (continuation: CheckedContinuation<ExitStatus?, Never>) in
+    /// Blocks a fresh thread (never a Swift concurrency thread) until `pid` has exited, without reaping it.
+    static func waitUntilExited(_ pid: Int32) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let thread = Thread {
-                var status: Int32 = 0
-                let rc = csandbox_wait(pid, &status)
-                continuation.resume(returning: rc == pid ? ExitStatus(raw: status) : nil)
+                _ = csandbox_wait_exited(pid)
+                continuation.resume()
             }
             thread.name = "sandbox-reap"
             thread.start()
         }
+    }
+
+    /// Reaps `pid` if it has exited; nil when it is still running or was already reaped.
+    static func reapIfExited(_ pid: Int32) -> ExitStatus? {
+        var status: Int32 = 0
+        return csandbox_try_wait(pid, &status) == pid ? ExitStatus(raw: status) : nil
     }
 }

@@ -1,2 +1,0 @@
-import XCTest
-final class PlaceholderAppsTests: XCTestCase { func testNothing() {} }

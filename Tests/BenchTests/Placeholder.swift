@@ -1,2 +1,0 @@
-import XCTest
-final class PlaceholderBenchTests: XCTestCase { func testNothing() {} }
