@@ -63,7 +63,7 @@ public final class RuntimeConnection: Sendable {
             throw RuntimeConnectionError.protocolViolation(
                 "request body of \(body.readableBytes) bytes exceeds the limit of \(wireMaxBodyBytes) bytes")
         }
-        let headerData = try JSONEncoder().encode(request)
+        let headerData = request.encodedJSON()
         if headerData.count > wireMaxHeaderBytes {
             throw RuntimeConnectionError.protocolViolation(
                 "request header of \(headerData.count) bytes exceeds the limit of \(wireMaxHeaderBytes) bytes")

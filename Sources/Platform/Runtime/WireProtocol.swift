@@ -107,3 +107,50 @@ public struct WireError: Codable, Sendable, Equatable {
         self.traceback = traceback
     }
 }
+
+extension WireRequest {
+    /// The header as JSON, written directly (it is encoded for every invocation; a Codable encoder costs several times more).
+    public func encodedJSON() -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(128 + path.utf8.count + query.utf8.count + headers.count * 48)
+        out.append(contentsOf: #"{"id":"#.utf8)
+        Self.appendString(id, to: &out)
+        out.append(contentsOf: #","method":"#.utf8)
+        Self.appendString(method, to: &out)
+        out.append(contentsOf: #","path":"#.utf8)
+        Self.appendString(path, to: &out)
+        out.append(contentsOf: #","query":"#.utf8)
+        Self.appendString(query, to: &out)
+        out.append(contentsOf: #","headers":["#.utf8)
+        for (index, pair) in headers.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(UInt8(ascii: "["))
+            for (position, item) in pair.enumerated() {
+                if position > 0 { out.append(UInt8(ascii: ",")) }
+                Self.appendString(item, to: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        }
+        out.append(contentsOf: "]}".utf8)
+        return out
+    }
+
+    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+
+    static func appendString(_ string: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for byte in string.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out.append(contentsOf: [92, 34])
+            case UInt8(ascii: "\\"): out.append(contentsOf: [92, 92])
+            case 0x0A: out.append(contentsOf: [92, UInt8(ascii: "n")])
+            case 0x0D: out.append(contentsOf: [92, UInt8(ascii: "r")])
+            case 0x09: out.append(contentsOf: [92, UInt8(ascii: "t")])
+            case 0..<0x20:
+                out.append(contentsOf: [92, UInt8(ascii: "u"), 48, 48, hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+            default: out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+}
