@@ -84,7 +84,13 @@ public final class RuntimeConnection: Sendable {
             if Task.isCancelled { throw CancellationError() }
             throw error
         }
-        var response = try Self.decodeHeader(WireResponse.self, from: reply.header)
+        var response: WireResponse
+        do {
+            response = try WireResponse(json: Array(reply.header.readableBytesView))
+        } catch {
+            let text = String(decoding: reply.header.readableBytesView.prefix(200), as: UTF8.self)
+            throw RuntimeConnectionError.protocolViolation("invalid WireResponse header \(text): \(error)")
+        }
         response.body = reply.body
         return response
     }

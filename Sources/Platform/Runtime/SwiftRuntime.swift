@@ -143,7 +143,7 @@ public enum SwiftRuntimeHost {
             try WireFrameWriter.writeAll(try WireFrame.encode(header: ready, body: []), to: fd)
             while let frame = try reader.next() {
                 let (header, body) = await answer(frame, app: app)
-                try WireFrameWriter.writeAll(try WireFrame.encode(header: header, body: body), to: fd)
+                try WireFrameWriter.writeAll(WireFrame.encode(rawHeader: header.encodedJSON(), body: body), to: fd)
             }
             return 0
         } catch let error as WireFrameError {
@@ -160,9 +160,9 @@ public enum SwiftRuntimeHost {
     static func answer(_ frame: WireFrame, app: any SwiftApp) async -> (WireResponse, [UInt8]) {
         let request: WireRequest
         do {
-            request = try frame.decodeHeader(WireRequest.self)
+            request = try WireRequest(json: frame.header)
         } catch {
-            let failure = WireError(kind: "bad_request", message: error.description)
+            let failure = WireError(kind: "bad_request", message: "invalid WireRequest header: \(error)")
             return (WireResponse(status: 400, headers: [], error: failure), [])
         }
         let appRequest = AppRequest(
