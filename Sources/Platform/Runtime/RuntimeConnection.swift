@@ -16,6 +16,11 @@ public enum RuntimeConnectionError: Error, Sendable, Equatable, CustomStringConv
     }
 }
 
+/// No answer arrived within the round trip's timeout (the runtime is still running).
+public struct RuntimeTimeout: Error, Sendable, Equatable {
+    public var timeout: Duration
+}
+
 /// The worker's end of the socket to one sandbox runtime: reads the ready frame, then does request/response round trips.
 /// Round trips are answered in the order they were sent. Cancelling a round trip closes the connection.
 public final class RuntimeConnection: Sendable {
@@ -59,6 +64,12 @@ public final class RuntimeConnection: Sendable {
 
     /// One request/response round trip. Throws RuntimeConnectionError.closed if the runtime closes/dies mid-way.
     public func roundTrip(_ request: WireRequest, body: ByteBuffer) async throws -> WireResponse {
+        try await roundTrip(request, body: body, timeout: nil)
+    }
+
+    /// A round trip that throws `RuntimeTimeout` when no answer arrived within `timeout`. The timer is an event-loop
+    /// scheduled task (no extra Swift task per request); the caller decides what to do with the runtime (kill it).
+    public func roundTrip(_ request: WireRequest, body: ByteBuffer, timeout: Duration?) async throws -> WireResponse {
         if body.readableBytes > wireMaxBodyBytes {
             throw RuntimeConnectionError.protocolViolation(
                 "request body of \(body.readableBytes) bytes exceeds the limit of \(wireMaxBodyBytes) bytes")
@@ -72,6 +83,12 @@ public final class RuntimeConnection: Sendable {
         let answer = channel.eventLoop.makePromise(of: WireFrameBuffers.self)
         let handler = self.handler
         channel.eventLoop.execute { handler.value.send(frame, answer: answer) }
+        if let timeout {
+            let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(Self.nanoseconds(timeout))) {
+                answer.fail(RuntimeTimeout(timeout: timeout))
+            }
+            answer.futureResult.whenComplete { _ in timer.cancel() }
+        }
 
         let reply: WireFrameBuffers
         do {
@@ -93,6 +110,12 @@ public final class RuntimeConnection: Sendable {
         }
         response.body = reply.body
         return response
+    }
+
+    static func nanoseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? Int64.max : product &+ attoseconds / 1_000_000_000
     }
 
     public func close() async {
