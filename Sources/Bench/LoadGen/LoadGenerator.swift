@@ -2,7 +2,6 @@ import Dispatch
 import Foundation
 import Histogram
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 import Synchronization
 
@@ -15,7 +14,8 @@ public struct LoadGeneratorConfig: Sendable {
     public var maxConnections: Int = 2048
     /// Open-loop connections opened per event loop before t = 0.
     public var preconnectPerLoop: Int = 8
-    public var threads: Int = System.coreCount
+    /// Event-loop threads; default: `SWIFTLET_LOADGEN_THREADS` from the environment, else one per core.
+    public var threads: Int = LoadGeneratorConfig.defaultThreads()
     /// Poll `{url}/stats` every `sampleInterval` seconds and store samples (stops when the target has no /stats).
     public var sampleStats: Bool = true
     public var sampleIntervalSeconds: Double = 0.1
@@ -25,6 +25,11 @@ public struct LoadGeneratorConfig: Sendable {
     public var closedErrorBackoffSeconds: Double = 0.01
 
     public init(url: String) { self.url = url }
+
+    public static func defaultThreads(environment: [String: String] = ProcessInfo.processInfo.environment) -> Int {
+        if let text = environment["SWIFTLET_LOADGEN_THREADS"], let count = Int(text), count >= 1 { return count }
+        return System.coreCount
+    }
 }
 
 /// Live counters for the progress line.
@@ -88,7 +93,7 @@ public final class LoadGenerator: Sendable {
         for future in ready { try? await future.get() }
 
         let start = DispatchTime.now().uptimeNanoseconds + 20_000_000
-        context.startUptimeNs.withLock { $0 = start }
+        context.startUptimeNs.store(start, ordering: .releasing)
         var done: [EventLoopFuture<Void>] = []
         let poller = context.config.sampleStats
             ? try await loops[0].submit { NIOLoopBound(StatsPoller(loop: loops[0], context: context), eventLoop: loops[0]) }.get()
@@ -113,12 +118,13 @@ public final class LoadGenerator: Sendable {
     }
 
     public func progress() -> LoadGenProgress {
-        let start = context.startUptimeNs.withLock { $0 }
+        let start = context.startUptimeNs.load(ordering: .acquiring)
         let now = DispatchTime.now().uptimeNanoseconds
         let elapsed = start == 0 || now < start ? 0 : Double(now - start) / 1e9
         return context.stats.withLock { stats in
             LoadGenProgress(
-                elapsedSeconds: elapsed, completed: stats.completed, errors: stats.errors, inFlight: stats.inFlight,
+                elapsedSeconds: elapsed, completed: stats.completed, errors: stats.errors,
+                inFlight: max(0, stats.sent - stats.completed),
                 p50Ms: stats.histogram.totalCount == 0 ? 0 : Double(stats.histogram.valueAtPercentile(50)) / 1000,
                 p99Ms: stats.histogram.totalCount == 0 ? 0 : Double(stats.histogram.valueAtPercentile(99)) / 1000,
                 instances: stats.instances)
@@ -129,18 +135,18 @@ public final class LoadGenerator: Sendable {
 /// A prepared request per workload target.
 struct PreparedTarget: Sendable {
     var lambda: String
-    var method: HTTPMethod
+    var method: String
     var uri: String
     var payload: String
-    var fixedBody: ByteBuffer?
-    /// Request head reused for every request when the body does not vary.
-    var fixedHead: HTTPRequestHead?
+    /// The encoded request, reused for every request when the payload has no placeholders.
+    var fixedRequest: EncodedRequest?
 }
 
+/// Counters for the progress line; event loops add to them in batches (see `LoopDriver.flushRows`).
 struct LiveStats: Sendable {
+    var sent = 0
     var completed = 0
     var errors = 0
-    var inFlight = 0
     /// Latency in microseconds.
     var histogram = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .two)
     var instances: Int?
@@ -159,7 +165,8 @@ final class GeneratorContext: Sendable {
     let warmupNs: Int64
     let stats = Mutex(LiveStats())
     let nextClosedSeq: Atomic<Int64>
-    let startUptimeNs = Mutex<UInt64>(0)
+    /// Uptime of t = 0 (set once before any request).
+    let startUptimeNs = Atomic<UInt64>(0)
 
     init(
         workload: Workload, arrivals: [ScheduledArrival], segments: [ClosedSegment], runID: Int64,
@@ -180,68 +187,58 @@ final class GeneratorContext: Sendable {
             let templated = t.payload.contains("{{seq}}") || t.payload.contains("{{client}}")
             // A GET with the default payload carries no body.
             let payload = t.method == "GET" && t.payload == "{}" ? "" : t.payload
-            var prepared = PreparedTarget(
-                lambda: t.lambda, method: HTTPMethod(rawValue: t.method), uri: "\(prefix)/run/\(t.lambda)\(t.path)",
-                payload: payload, fixedBody: templated ? nil : ByteBuffer(string: payload))
-            if let body = prepared.fixedBody {
-                prepared.fixedHead = Self.makeHead(prepared, host: host, bodyLength: body.readableBytes)
-            }
-            return prepared
+            let uri = "\(prefix)/run/\(t.lambda)\(t.path)"
+            return PreparedTarget(
+                lambda: t.lambda, method: t.method, uri: uri, payload: payload,
+                fixedRequest: templated
+                    ? nil : EncodedRequest(method: t.method, uri: uri, host: host, body: ByteBuffer(string: payload)))
         }
     }
 
-    func requestHead(_ target: PreparedTarget, bodyLength: Int) -> HTTPRequestHead {
-        target.fixedHead ?? Self.makeHead(target, host: self.target.hostHeader, bodyLength: bodyLength)
-    }
-
-    static func makeHead(_ target: PreparedTarget, host: String, bodyLength: Int) -> HTTPRequestHead {
-        var headers = HTTPHeaders()
-        headers.add(name: "Host", value: host)
-        if bodyLength > 0 { headers.add(name: "Content-Type", value: "application/json") }
-        headers.add(name: "Content-Length", value: String(bodyLength))
-        return HTTPRequestHead(version: .http1_1, method: target.method, uri: target.uri, headers: headers)
-    }
-
-    func body(_ target: PreparedTarget, seq: Int64, client: Int?) -> ByteBuffer {
-        if let fixed = target.fixedBody { return fixed }
+    func request(_ target: PreparedTarget, seq: Int64, client: Int?) -> EncodedRequest {
+        if let fixed = target.fixedRequest { return fixed }
         let text = target.payload
             .replacingOccurrences(of: "{{seq}}", with: String(seq))
             .replacingOccurrences(of: "{{client}}", with: client.map(String.init) ?? "")
-        return ByteBuffer(string: text)
+        return EncodedRequest(method: target.method, uri: target.uri, host: self.target.hostHeader, body: ByteBuffer(string: text))
     }
 
     func nowNs() -> Int64 {
-        let start = startUptimeNs.withLock { $0 }
-        return Int64(bitPattern: DispatchTime.now().uptimeNanoseconds &- start)
+        Int64(bitPattern: DispatchTime.now().uptimeNanoseconds &- startUptimeNs.load(ordering: .relaxed))
     }
 
-    func record(_ request: InFlightRequest, endNs: Int64, result: HTTPResult?, error: String) {
+    /// The row for a finished request (latency from its intended time).
+    func row(_ request: InFlightRequest, endNs: Int64, result: HTTPResult?, error: String) -> RequestRow {
         let target = targets[request.targetIndex]
         let latencyMs = Double(endNs - request.intendedNs) / 1e6
         var row = RequestRow(
             runID: runID, seq: request.seq, lambda: target.lambda, intendedNs: request.intendedNs,
             sentNs: request.sentNs, endNs: endNs, latencyMs: latencyMs, status: result?.status ?? 0,
             bytes: result?.bytes ?? 0, error: error, warmup: request.intendedNs < warmupNs)
-        if let headers = result?.headers {
-            if let start = headers.first(name: "X-Swiftlet-Start") { row.cold = start == "cold" }
-            row.initMs = headers.first(name: "X-Swiftlet-Init-Ms").flatMap(Double.init)
-            row.runMs = headers.first(name: "X-Swiftlet-Run-Ms").flatMap(Double.init)
-            row.billedMs = headers.first(name: "X-Swiftlet-Billed-Ms").flatMap(Double.init)
-            row.sandboxID = headers.first(name: "X-Swiftlet-Sandbox")
-            row.worker = headers.first(name: "X-Swiftlet-Worker")
+        if let worker = result?.worker {
+            if let start = worker.start { row.cold = start == "cold" }
+            row.initMs = worker.initMs.flatMap(Double.init)
+            row.runMs = worker.runMs.flatMap(Double.init)
+            row.billedMs = worker.billedMs.flatMap(Double.init)
+            row.sandboxID = worker.sandbox
+            row.worker = worker.worker
         }
         if row.error.isEmpty, let status = result?.status, status >= 400 { row.error = "HTTP \(status)" }
-        writer.add(row)
-        let failed = result == nil || (result?.status ?? 0) >= 400
-        stats.withLock { stats in
-            stats.completed += 1
-            stats.inFlight -= 1
-            if failed { stats.errors += 1 }
-            _ = stats.histogram.record(UInt64(max(0, latencyMs * 1000)))
-        }
+        return row
     }
 
-    func markSent() { stats.withLock { $0.inFlight += 1 } }
+    /// Hands finished rows to the writer and the progress counters (one lock each per batch).
+    func commit(_ rows: [RequestRow], sent: Int) {
+        if !rows.isEmpty { writer.add(rows) }
+        stats.withLock { stats in
+            stats.sent += sent
+            stats.completed += rows.count
+            for row in rows {
+                if row.status == 0 || row.status >= 400 { stats.errors += 1 }
+                _ = stats.histogram.record(UInt64(max(0, row.latencyMs * 1000)))
+            }
+        }
+    }
 }
 
 struct InFlightRequest {
@@ -269,6 +266,9 @@ final class LoopDriver {
     var connecting = 0
     var arrivalTask: Scheduled<Void>?
     let maxPool: Int
+    /// Connects in progress at once are capped, so a short backlog (e.g. a descheduled moment) does not turn into
+    /// a burst of connects that slows the generator and the target further; the pool still grows while demand lasts.
+    static let maxConcurrentConnects = 4
 
     // Shared.
     var busy: [ObjectIdentifier: PooledConnection] = [:]
@@ -278,6 +278,12 @@ final class LoopDriver {
     var finished: EventLoopPromise<Void>?
     var sweepTask: Scheduled<Void>?
     var graceTask: Scheduled<Void>?
+    /// Uptime of t = 0, cached from the context.
+    var startUptimeNs: UInt64 = 0
+    /// Finished rows not yet handed to the writer: flushed on every sweep tick (100 ms) and when `flushEvery` are
+    /// waiting, so the writer commits few large transactions instead of waking for every few rows.
+    var rows: [RequestRow] = []
+    var sentSinceFlush = 0
 
     init(index: Int, loopCount: Int, loop: EventLoop, context: GeneratorContext) {
         self.index = index
@@ -308,6 +314,7 @@ final class LoopDriver {
     func start(uptimeStart: UInt64) -> EventLoopFuture<Void> {
         let promise = loop.makePromise(of: Void.self)
         finished = promise
+        startUptimeNs = uptimeStart
         scheduleSweep()
         // Closed-loop clients: client k of a segment lives on loop k % loopCount.
         var clientID = 0
@@ -327,8 +334,29 @@ final class LoopDriver {
     }
 
     func deadline(_ ns: Int64) -> NIODeadline {
-        let start = context.startUptimeNs.withLock { $0 }
-        return NIODeadline.uptimeNanoseconds(UInt64(Int64(start) + max(0, ns)))
+        NIODeadline.uptimeNanoseconds(UInt64(Int64(startUptimeNs) + max(0, ns)))
+    }
+
+    func nowNs() -> Int64 {
+        Int64(bitPattern: DispatchTime.now().uptimeNanoseconds &- startUptimeNs)
+    }
+
+    // MARK: Recording
+
+    static let flushEvery = 8192
+
+    func markSent() { sentSinceFlush += 1 }
+
+    func record(_ request: InFlightRequest, endNs: Int64, result: HTTPResult?, error: String) {
+        rows.append(context.row(request, endNs: endNs, result: result, error: error))
+        if rows.count >= Self.flushEvery { flushRows() }
+    }
+
+    func flushRows() {
+        guard !rows.isEmpty || sentSinceFlush > 0 else { return }
+        context.commit(rows, sent: sentSinceFlush)
+        rows.removeAll(keepingCapacity: true)
+        sentSinceFlush = 0
     }
 
     // MARK: Open loop
@@ -343,7 +371,7 @@ final class LoopDriver {
     }
 
     func releaseDueArrivals() {
-        let now = context.nowNs()
+        let now = nowNs()
         let arrivals = context.arrivals
         while arrivalIndex < arrivals.count && arrivals[arrivalIndex].intendedNs <= now {
             let arrival = arrivals[arrivalIndex]
@@ -376,9 +404,9 @@ final class LoopDriver {
             if let request = popPending() { send(request, on: connection) }
         }
         // Grow the pool to demand, bounded.
-        let wanted = min(pendingCount - connecting, maxPool - poolSize)
+        let wanted = min(pendingCount - connecting, maxPool - poolSize, Self.maxConcurrentConnects - connecting)
         if wanted > 0 {
-            for _ in 0..<min(wanted, 64) { openConnection(onReady: nil) }
+            for _ in 0..<wanted { openConnection(onReady: nil) }
         }
     }
 
@@ -402,8 +430,8 @@ final class LoopDriver {
                 poolSize -= 1
                 // The connect failure is charged to the oldest waiting request so a dead target cannot stall the run.
                 if let request = popPending() {
-                    context.markSent()
-                    context.record(request, endNs: context.nowNs(), result: nil, error: "connect: \(error)")
+                    markSent()
+                    record(request, endNs: nowNs(), result: nil, error: "connect: \(error)")
                     dispatchPending()
                 }
             }
@@ -414,24 +442,24 @@ final class LoopDriver {
 
     func send(_ request: InFlightRequest, on pooled: PooledConnection) {
         var request = request
-        let target = context.targets[request.targetIndex]
-        let body = context.body(target, seq: request.seq, client: request.client)
-        request.sentNs = context.nowNs()
+        let encoded = context.request(context.targets[request.targetIndex], seq: request.seq, client: request.client)
+        request.sentNs = nowNs()
         pooled.request = request
         busy[ObjectIdentifier(pooled)] = pooled
-        context.markSent()
-        pooled.connection.handler.send(head: context.requestHead(target, bodyLength: body.readableBytes), body: body)
+        markSent()
+        pooled.connection.handler.send(encoded)
     }
 
     func responseArrived(_ pooled: PooledConnection, _ response: HTTPResult) {
         guard let request = pooled.request else { return }
-        let end = context.nowNs()
+        let end = nowNs()
         pooled.request = nil
         busy[ObjectIdentifier(pooled)] = nil
-        context.record(request, endNs: end, result: response, error: "")
+        record(request, endNs: end, result: response, error: "")
         if let client = pooled.client {
             if !response.keepAlive { pooled.connection.channel.close(promise: nil) }
-            client.finished(request: request, failed: response.status >= 500, on: pooled, keepAlive: response.keepAlive)
+            client.finished(
+                request: request, endNs: end, failed: response.status >= 500, on: pooled, keepAlive: response.keepAlive)
             return
         }
         if !response.keepAlive {
@@ -450,9 +478,10 @@ final class LoopDriver {
         if let request = pooled.request {
             pooled.request = nil
             let error = pooled.timedOut ? "timeout after \(FieldReader.format(context.config.requestTimeoutSeconds)) s" : reason
-            context.record(request, endNs: context.nowNs(), result: nil, error: stopping && !pooled.timedOut ? "aborted" : error)
+            let end = nowNs()
+            record(request, endNs: end, result: nil, error: stopping && !pooled.timedOut ? "aborted" : error)
             if let client = pooled.client {
-                client.finished(request: request, failed: true, on: nil, keepAlive: false)
+                client.finished(request: request, endNs: end, failed: true, on: nil, keepAlive: false)
                 checkFinished()
                 return
             }
@@ -468,8 +497,9 @@ final class LoopDriver {
 
     func scheduleSweep() {
         sweepTask = loop.assumeIsolated().scheduleTask(in: .milliseconds(100)) { [self] in
+            flushRows()
             let limit = Int64(context.config.requestTimeoutSeconds * 1e9)
-            let now = context.nowNs()
+            let now = nowNs()
             for pooled in busy.values where !pooled.timedOut {
                 if let request = pooled.request, now - request.sentNs > limit {
                     pooled.timedOut = true
@@ -507,6 +537,7 @@ final class LoopDriver {
         let openDone = stopping || (!hasOpenWork && pendingCount == 0)
         guard openDone, busy.isEmpty, activeClients == 0, connecting == 0 || stopping else { return }
         finished = nil
+        flushRows()
         sweepTask?.cancel()
         graceTask?.cancel()
         for pooled in idle { pooled.connection.channel.close(promise: nil) }
@@ -583,16 +614,18 @@ final class ClosedClient {
                     driver.send(request, on: pooled)
                 }
             case .failure(let error):
-                context.markSent()
-                context.record(request, endNs: context.nowNs(), result: nil, error: "connect: \(error)")
-                finished(request: request, failed: true, on: nil, keepAlive: false)
+                let end = driver.nowNs()
+                driver.markSent()
+                driver.record(request, endNs: end, result: nil, error: "connect: \(error)")
+                finished(request: request, endNs: end, failed: true, on: nil, keepAlive: false)
             }
         }
     }
 
-    func finished(request: InFlightRequest, failed: Bool, on pooled: PooledConnection?, keepAlive: Bool) {
+    /// The client is ready again at `endNs` (when the response arrived): that is the next request's intended time
+    /// with zero think time, so the generator's own bookkeeping between requests counts against it, as in wrk.
+    func finished(request: InFlightRequest, endNs now: Int64, failed: Bool, on pooled: PooledConnection?, keepAlive: Bool) {
         if pooled == nil || !keepAlive { connection = nil }
-        let now = driver.context.nowNs()
         var next = now + Int64(segment.thinkSeconds * 1e9)
         if failed { next = max(next, now + Int64(driver.context.config.closedErrorBackoffSeconds * 1e9)) }
         if done || driver.stopping || next >= segment.endNs {

@@ -1,6 +1,5 @@
 import Foundation
 import NIOCore
-import NIOHTTP1
 
 /// Polls the target's `GET /stats` every sample interval and records one `SampleRow` per lambda.
 /// Stops polling for the run when the target answers with anything but JSON stats (e.g. 404 from a plain OpenLambda worker).
@@ -66,11 +65,8 @@ final class StatsPoller {
             return
         }
         inFlight = true
-        var headers = HTTPHeaders()
-        headers.add(name: "Host", value: context.target.hostHeader)
-        headers.add(name: "Content-Length", value: "0")
-        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "\(context.target.prefix)/stats", headers: headers)
-        connection.handler.send(head: head, body: nil)
+        connection.handler.send(
+            EncodedRequest(method: "GET", uri: "\(context.target.prefix)/stats", host: context.target.hostHeader, body: nil))
     }
 
     private func failed() {

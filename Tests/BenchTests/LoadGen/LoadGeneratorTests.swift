@@ -112,6 +112,26 @@ final class LoadGeneratorTests: XCTestCase {
         XCTAssertEqual(samples.first?.memoryReservedMB, 256)
     }
 
+    /// With zero think time a closed-loop client is ready again when its response arrives: that is the next
+    /// request's intended time, so time the generator spends between requests counts as latency (as in wrk).
+    func testClosedLoopNextIntendedTimeIsPreviousEnd() async throws {
+        let server = StubServer { _ in 5 }
+        let url = try await server.start()
+        let workload = Workload(
+            name: "closed1", targets: [WorkloadTarget(lambda: "spin")], arrival: .closed(clients: 1, thinkSeconds: 0),
+            durationSeconds: 0.3)
+        let (rows, _) = try await drive(workload, url: url) { $0.sampleStats = false }
+        await server.stop()
+        XCTAssertGreaterThan(rows.count, 10)
+        let ordered = rows.sorted { $0.seq < $1.seq }
+        XCTAssertEqual(ordered.first?.intendedNs, 0)
+        for (previous, next) in zip(ordered, ordered.dropFirst()) {
+            XCTAssertEqual(next.intendedNs, previous.endNs)
+            XCTAssertGreaterThanOrEqual(next.sentNs, next.intendedNs)
+            XCTAssertGreaterThanOrEqual(next.latencyMs, 5)
+        }
+    }
+
     func testTargetWithoutStatsIsNotPolledAgain() async throws {
         let server = StubServer(hasStats: false) { _ in 0 }
         let url = try await server.start()
