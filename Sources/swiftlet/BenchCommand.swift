@@ -77,11 +77,16 @@ struct BenchRunCommand: AsyncParsableCommand {
     @Option(name: .customLong("cold-from"), help: "model:lambda: fit cold-start times from this run's cold requests.")
     var coldFrom: Int64?
     @Flag(name: .customLong("no-progress"), help: "Do not print the live progress line.") var noProgress = false
+    @Option(help: "Event-loop threads of the load generator (default: one per core).") var threads: Int?
 
     func run() async throws {
-        let options = try BenchCommand.runOptions(
+        var options = try BenchCommand.runOptions(
             workload: workload, target: target, database: db, spinMode: spinMode, models: models, coldFrom: coldFrom,
             noProgress: noProgress)
+        if let threads {
+            guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
+            options.generatorThreads = threads
+        }
         let result = try await BenchRunner.run(options)
         print("run \(result.runID): \(result.status), \(result.requests) requests recorded in \(db)")
         if !result.notes.isEmpty { print("notes: \(result.notes)") }
