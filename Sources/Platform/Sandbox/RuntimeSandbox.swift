@@ -33,56 +33,26 @@ final class RuntimeSandbox: Sandbox {
         self.onDestroy = onDestroy
     }
 
-    private enum Outcome: Sendable {
-        case response(WireResponse)
-        case failed(any Error)
-        case timedOut
-        case cancelled
-    }
-
     func invoke(_ request: WireRequest, body: ByteBuffer, timeout: Duration) async throws -> WireResponse {
         if let cause = state.withLock({ $0.deadCause }) { throw SandboxError.died(cause: cause) }
         if body.readableBytes > wireMaxBodyBytes {
             throw RuntimeConnectionError.protocolViolation(
                 "request body of \(body.readableBytes) bytes exceeds the limit of \(wireMaxBodyBytes) bytes")
         }
-        let connection = self.connection
         let resources = self.resources
-        let outcome = await withTaskGroup(of: Outcome.self) { group in
-            group.addTask {
-                do { return .response(try await connection.roundTrip(request, body: body)) } catch { return .failed(error) }
-            }
-            group.addTask {
-                do {
-                    try await Task.sleep(for: timeout)
-                    return .timedOut
-                } catch {
-                    return .cancelled
-                }
-            }
-            let first = await group.next()!
-            switch first {
-            case .timedOut, .cancelled:
-                // Kill before cancelling the round trip, so the handler cannot keep running unobserved.
-                await resources.killProcesses()
-            case .response, .failed:
-                break
-            }
-            group.cancelAll()
-            await group.waitForAll()
-            return first
-        }
         let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
-        switch outcome {
-        case .response(let response):
-            return response
-        case .timedOut:
+        do {
+            // The timeout is an event-loop timer inside the connection: no extra task or dispatch timer per request.
+            return try await connection.roundTrip(request, body: body, timeout: timeout)
+        } catch is RuntimeTimeout {
+            await resources.killProcesses()
             markDead("killed after exceeding its timeout of \(SandboxError.format(seconds)) s")
             throw SandboxError.timedOut(seconds: seconds)
-        case .cancelled:
+        } catch is CancellationError {
+            await resources.killProcesses()
             markDead("killed because its request was cancelled")
             throw CancellationError()
-        case .failed(let error):
+        } catch {
             let cause: String
             if case RuntimeConnectionError.closed = error {
                 cause = await resources.deathCause(memoryMB: limits.memoryMB)
@@ -128,6 +98,9 @@ final class SandboxResources: Sendable {
     let pid: Int32
     /// Kill the whole process group (process backend: the child called setsid).
     let killsProcessGroup: Bool
+    /// The child is the init of its own pid namespace (isolated backend): when it dies the kernel kills
+    /// every other process of the namespace and the child only exits once they are all gone.
+    let killsPidNamespace: Bool
     let cgroup: CgroupGroup?
     /// `<workerDirectory>/sandboxes/<id>`.
     let directory: String
@@ -135,9 +108,10 @@ final class SandboxResources: Sendable {
     /// Reaping and signalling by pid happen under this lock, so a signal never reaches a recycled pid.
     private let reap = Mutex<(reaped: Bool, status: ExitStatus?)>((false, nil))
 
-    init(pid: Int32, killsProcessGroup: Bool, cgroup: CgroupGroup?, directory: String) {
+    init(pid: Int32, killsProcessGroup: Bool, killsPidNamespace: Bool = false, cgroup: CgroupGroup?, directory: String) {
         self.pid = pid
         self.killsProcessGroup = killsProcessGroup
+        self.killsPidNamespace = killsPidNamespace
         self.cgroup = cgroup
         self.directory = directory
     }
@@ -171,7 +145,15 @@ final class SandboxResources: Sendable {
             if killsProcessGroup { kill(-pid, SIGKILL) }
             kill(pid, SIGKILL)
         }
-        await cgroup?.killAll()
+        guard let cgroup else { return }
+        if killsPidNamespace {
+            // Frozen tasks only act on SIGKILL once thawed; the pending signal then ends them.
+            cgroup.thawWithoutWaiting()
+            _ = await exitStatus()
+            // Nothing outside the namespace can be in the group; check anyway, cheaply.
+            if cgroup.processes().isEmpty { return }
+        }
+        await cgroup.killAll()
     }
 
     /// Why the runtime went away: waits (briefly) for it to exit, then reads the cgroup's OOM record.
@@ -208,6 +190,6 @@ final class SandboxResources: Sendable {
         await killProcesses()
         _ = await exitStatus()
         await cgroup?.remove()
-        try? FileManager.default.removeItem(atPath: directory)
+        SandboxDirectories.remove(directory)
     }
 }

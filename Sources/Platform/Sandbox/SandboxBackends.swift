@@ -104,6 +104,17 @@ enum SandboxDirectories {
         }
     }
 
+    /// Removes a sandbox directory: a few rmdir calls for the usual `root` + `scratch` layout
+    /// (a fraction of a generic recursive removal), the recursive removal when something was left inside.
+    static func remove(_ directory: String) {
+        for child in ["root", "scratch"] {
+            let path = directory + "/" + child
+            if rmdir(path) != 0 && errno != ENOENT { break }
+        }
+        if rmdir(directory) == 0 || errno == ENOENT { return }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
     static func makeLogParent(_ logPath: String) {
         let parent = (logPath as NSString).deletingLastPathComponent
         if !parent.isEmpty { try? FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true) }

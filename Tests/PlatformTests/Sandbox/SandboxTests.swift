@@ -272,6 +272,41 @@ final class SandboxIsolatedTests: XCTestCase {
         XCTAssertFalse(mountInfo.contains(fixture.workerDirectory), "no mount may appear in the host mount namespace")
     }
 
+    func testDestroyOfPausedSandboxKillsItsWholeNamespaceAndRemovesScratchFiles() async throws {
+        try requireRootAndPython()
+        let fixture = try SandboxFixture()
+        defer { fixture.cleanUp() }
+        let backend = try IsolatedBackend(workerDirectory: fixture.workerDirectory, extraReadOnlyPaths: [], logger: testLogger)
+        guard backend.cgroups.layout.hasFreezer else { throw XCTSkip("no cgroup freezer") }
+        let sandbox = try await backend.create(fixture.spec(id: "frozen"))
+        let (status, body) = try await sandbox.run("""
+            import os, time
+            open('/scratch/left-behind', 'w').write('x')
+            for _ in range(3):
+                if os.fork() == 0:
+                    os.setsid()
+                    time.sleep(60)
+                    os._exit(0)
+            result = 'forked'
+            """)
+        XCTAssertEqual(status, 200, body)
+        let group = try XCTUnwrap(backend.cgroups.parents["pids"]) + "/frozen/cgroup.procs"
+        let hostPids = try String(contentsOfFile: group, encoding: .utf8).split(separator: "\n").compactMap { Int32($0) }
+        XCTAssertEqual(hostPids.count, 4, "the runtime and its three children")
+        try await sandbox.pause()
+        let started = ContinuousClock.now
+        await sandbox.destroy()
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(2), "a frozen sandbox is thawed and killed at once")
+        for pid in hostPids { XCTAssertTrue(processIsGoneOrZombie(pid), "process \(pid) survived destroy") }
+        XCTAssertTrue(processIsGone(sandbox.pid))
+        for directory in backend.cgroups.parents.values {
+            XCTAssertFalse(FileManager.default.fileExists(atPath: directory + "/frozen"), directory)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: fixture.workerDirectory + "/sandboxes/frozen"),
+                       "a scratch directory with files in it is removed too")
+        await backend.shutdown()
+    }
+
     func testStartFailuresNameTheProblem() async throws {
         try requireRootAndPython()
         let fixture = try SandboxFixture()

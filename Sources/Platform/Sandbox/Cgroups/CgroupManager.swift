@@ -226,6 +226,17 @@ public final class CgroupGroup: Sendable {
         }
     }
 
+    /// Asks the freezer to thaw the group without waiting for it (a no-op without a freezer).
+    func thawWithoutWaiting() {
+        guard layout.hasFreezer else { return }
+        switch layout.version {
+        case .v2:
+            if let control = file("freezer", "cgroup.freeze") { try? CgroupFiles.write(control, "0") }
+        case .v1:
+            if let state = file("freezer", "freezer.state") { try? CgroupFiles.write(state, "THAWED") }
+        }
+    }
+
     /// Kills every process of the group (frozen ones too) and waits briefly until the group is empty.
     public func killAll() async {
         if layout.version == .v2, let kill = file("unified", "cgroup.kill"), CgroupFiles.exists(kill) {

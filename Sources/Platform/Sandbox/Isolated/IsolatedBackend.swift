@@ -128,10 +128,11 @@ public final class IsolatedBackend: SandboxBackend {
         do {
             let sandbox = try await SandboxStarter.start(
                 spec: spec, request: request,
-                resources: { pid in SandboxResources(pid: pid, killsProcessGroup: false, cgroup: group, directory: directory) },
+                resources: { pid in SandboxResources(
+                    pid: pid, killsProcessGroup: false, killsPidNamespace: true, cgroup: group, directory: directory) },
                 cleanUpBeforeSpawn: {
                     await group.remove()
-                    try? FileManager.default.removeItem(atPath: directory)
+                    SandboxDirectories.remove(directory)
                 },
                 startedAt: startedAt,
                 onDestroy: { id in live.release(id) })

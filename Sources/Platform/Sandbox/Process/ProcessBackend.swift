@@ -54,7 +54,7 @@ public final class ProcessBackend: SandboxBackend {
             let sandbox = try await SandboxStarter.start(
                 spec: spec, request: request,
                 resources: { pid in SandboxResources(pid: pid, killsProcessGroup: true, cgroup: nil, directory: directory) },
-                cleanUpBeforeSpawn: { try? FileManager.default.removeItem(atPath: directory) },
+                cleanUpBeforeSpawn: { SandboxDirectories.remove(directory) },
                 startedAt: startedAt,
                 onDestroy: { id in live.release(id) })
             live.add(sandbox)
