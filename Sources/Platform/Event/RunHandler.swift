@@ -35,7 +35,7 @@ final class RunHandler: Sendable {
             name = String(path)
             subpath = "/"
         }
-        let decodedName = name.contains("%") ? (name.removingPercentEncoding ?? name) : name
+        let decodedName = name.utf8.contains(UInt8(ascii: "%")) ? (name.removingPercentEncoding ?? name) : name
         if request.method == .options {
             return preflight(request, lambda: decodedName, requestID: requestID)
         }
