@@ -82,7 +82,11 @@ public final class RuntimeConnection: Sendable {
         let frame = WireFrameBuffers(header: channel.allocator.buffer(bytes: headerData), body: body)
         let answer = channel.eventLoop.makePromise(of: WireFrameBuffers.self)
         let handler = self.handler
-        channel.eventLoop.execute { handler.value.send(frame, answer: answer) }
+        if channel.eventLoop.inEventLoop {
+            handler.value.send(frame, answer: answer)  // already on the channel's loop (NIO is the task executor): no hop
+        } else {
+            channel.eventLoop.execute { handler.value.send(frame, answer: answer) }
+        }
         if let timeout {
             let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(Self.nanoseconds(timeout))) {
                 answer.fail(RuntimeTimeout(timeout: timeout))
