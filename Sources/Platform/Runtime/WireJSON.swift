@@ -238,17 +238,8 @@ extension WireResponse {
 
     /// The header as JSON, written directly.
     public func encodedJSON() -> [UInt8] {
-        var out: [UInt8] = Array("{\"status\":\(status),\"headers\":[".utf8)
-        for (index, pair) in headers.enumerated() {
-            if index > 0 { out.append(UInt8(ascii: ",")) }
-            out.append(UInt8(ascii: "["))
-            for (position, item) in pair.enumerated() {
-                if position > 0 { out.append(UInt8(ascii: ",")) }
-                WireRequest.appendString(item, to: &out)
-            }
-            out.append(UInt8(ascii: "]"))
-        }
-        out.append(UInt8(ascii: "]"))
+        var out: [UInt8] = Array("{\"status\":\(status),\"headers\":".utf8)
+        WireRequest.appendPairs(headers, to: &out)
         if let error {
             out.append(contentsOf: ",\"error\":{\"kind\":".utf8)
             WireRequest.appendString(error.kind, to: &out)

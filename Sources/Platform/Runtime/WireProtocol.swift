@@ -121,18 +121,25 @@ extension WireRequest {
         Self.appendString(path, to: &out)
         out.append(contentsOf: #","query":"#.utf8)
         Self.appendString(query, to: &out)
-        out.append(contentsOf: #","headers":["#.utf8)
-        for (index, pair) in headers.enumerated() {
+        out.append(contentsOf: #","headers":"#.utf8)
+        Self.appendPairs(headers, to: &out)
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+
+    /// `[["name","value"],...]`
+    static func appendPairs(_ pairs: [[String]], to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "["))
+        for (index, pair) in pairs.enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
             out.append(UInt8(ascii: "["))
             for (position, item) in pair.enumerated() {
                 if position > 0 { out.append(UInt8(ascii: ",")) }
-                Self.appendString(item, to: &out)
+                appendString(item, to: &out)
             }
             out.append(UInt8(ascii: "]"))
         }
-        out.append(contentsOf: "]}".utf8)
-        return out
+        out.append(UInt8(ascii: "]"))
     }
 
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)

@@ -20,7 +20,9 @@ final class RuntimePythonServerTests: XCTestCase {
                 XCTFail("\(Self.python) is required on CI")
                 return
             }
-            throw XCTSkip("\(Self.python) is not installed; the Python runtime server cannot be tested")
+            let reason = "\(Self.python) is not installed; the Python runtime server cannot be tested"
+            print("SKIP: \(reason)")
+            throw XCTSkip(reason)
         }
     }
 

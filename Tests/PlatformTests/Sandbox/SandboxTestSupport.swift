@@ -38,7 +38,6 @@ let systemPython = "/usr/bin/python3"
 
 /// Skips (with the reason printed) when not root; fails instead when CI is set.
 func requireRootAndPython() throws {
-    let onCI = ProcessInfo.processInfo.environment["CI"] != nil
     var missing: String?
     if geteuid() != 0 {
         missing = "isolated sandbox tests need root (running as euid \(geteuid()))"
@@ -46,22 +45,21 @@ func requireRootAndPython() throws {
         missing = "sandbox tests need \(systemPython)"
     }
     guard let missing else { return }
-    if onCI {
-        XCTFail(missing + " — CI is set, so this is a failure, not a skip")
-        throw XCTSkip("failed: " + missing)
-    }
-    print("SKIP: \(missing)")
-    throw XCTSkip(missing)
+    throw unavailable(missing)
 }
 
-func requirePython() throws {
-    guard access(systemPython, X_OK) != 0 else { return }
-    let reason = "sandbox tests need \(systemPython)"
+/// A capability a test needs is missing: a failure when CI is set, otherwise a printed skip.
+func unavailable(_ reason: String) -> XCTSkip {
     if ProcessInfo.processInfo.environment["CI"] != nil {
         XCTFail(reason + " — CI is set, so this is a failure, not a skip")
     }
     print("SKIP: \(reason)")
-    throw XCTSkip(reason)
+    return XCTSkip(reason)
+}
+
+func requirePython() throws {
+    guard access(systemPython, X_OK) != 0 else { return }
+    throw unavailable("sandbox tests need \(systemPython)")
 }
 
 /// Temporary directories for one test: worker dir, code dir, runtime script; removed by `cleanUp`.
@@ -135,7 +133,7 @@ final class LoopbackListener {
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
         }
-        guard bound == 0, listen(fd, 16) == 0 else { throw XCTSkip("cannot listen on 127.0.0.1") }
+        guard bound == 0, listen(fd, 16) == 0 else { throw unavailable("cannot listen on 127.0.0.1") }
         _ = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }

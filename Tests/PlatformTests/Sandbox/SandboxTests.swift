@@ -226,7 +226,7 @@ final class SandboxIsolatedTests: XCTestCase {
         let fixture = try SandboxFixture()
         defer { fixture.cleanUp() }
         let backend = try IsolatedBackend(workerDirectory: fixture.workerDirectory, extraReadOnlyPaths: [], logger: testLogger)
-        guard backend.cgroups.layout.hasFreezer else { throw XCTSkip("no cgroup freezer") }
+        guard backend.cgroups.layout.hasFreezer else { throw unavailable("no cgroup freezer") }
         let sandbox = try await backend.create(fixture.spec(id: "sleepy"))
         try await sandbox.pause()
         if backend.cgroups.layout.version == .v1 {
@@ -277,7 +277,7 @@ final class SandboxIsolatedTests: XCTestCase {
         let fixture = try SandboxFixture()
         defer { fixture.cleanUp() }
         let backend = try IsolatedBackend(workerDirectory: fixture.workerDirectory, extraReadOnlyPaths: [], logger: testLogger)
-        guard backend.cgroups.layout.hasFreezer else { throw XCTSkip("no cgroup freezer") }
+        guard backend.cgroups.layout.hasFreezer else { throw unavailable("no cgroup freezer") }
         let sandbox = try await backend.create(fixture.spec(id: "frozen"))
         let (status, body) = try await sandbox.run("""
             import os, time
