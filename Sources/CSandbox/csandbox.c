@@ -286,6 +286,10 @@ static int child_main(void *arg) {
         child_fail(ctx, errno, "chdir", spec->workdir);
     }
 
+    if (spec->batch_scheduling) {
+        struct sched_param param = {.sched_priority = 0};
+        if (sched_setscheduler(0, SCHED_BATCH, &param) < 0) child_fail(ctx, errno, "sched_setscheduler", "SCHED_BATCH");
+    }
     child_set_limit(ctx, RLIMIT_NOFILE, spec->nofile, "RLIMIT_NOFILE");
     child_set_limit(ctx, RLIMIT_AS, spec->address_space_bytes, "RLIMIT_AS");
     child_set_limit(ctx, RLIMIT_NPROC, spec->nproc, "RLIMIT_NPROC");

@@ -39,6 +39,8 @@ struct csandbox_spec {
     long long address_space_bytes;
     /// RLIMIT_NPROC (0: unchanged).
     long long nproc;
+    /// Non-zero: run under SCHED_BATCH, so a sandbox woken by a request does not preempt the worker's event loop.
+    int batch_scheduling;
     /// Uid/gid to drop to before exec (negative: keep).
     int uid;
     int gid;

@@ -11,13 +11,29 @@ final class RunHandler: Sendable {
     let maxBodyBytes: Int
     private let counter = Atomic<UInt64>(0)
 
+    /// Fields every invocation response carries, validated once: CORS and the worker id.
+    private let constantFields: [HTTPField]
+
     init(manager: LambdaManager, workerID: String, maxBodyBytes: Int) {
         self.manager = manager
         self.workerID = workerID
         self.maxBodyBytes = maxBodyBytes
+        self.constantFields = [
+            HTTPField(name: SwiftletHeader.worker, value: workerID),
+            HTTPField(name: .accessControlAllowOrigin, value: "*"),
+            HTTPField(name: .accessControlExposeHeaders, value: Self.exposedHeaders),
+        ]
     }
 
     static let defaultMethods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
+    static let coldField = HTTPField(name: SwiftletHeader.start, value: "cold")
+    static let warmField = HTTPField(name: SwiftletHeader.start, value: "warm")
+    /// Response headers only the worker sets.
+    static let workerFieldNames: Set<HTTPField.Name> = [
+        SwiftletHeader.requestID, SwiftletHeader.start, SwiftletHeader.initMs, SwiftletHeader.runMs,
+        SwiftletHeader.billedMs, SwiftletHeader.memoryMB, SwiftletHeader.sandbox, SwiftletHeader.worker,
+        .accessControlAllowOrigin, .accessControlExposeHeaders,
+    ]
     static let exposedHeaders = [
         SwiftletHeader.requestID, SwiftletHeader.start, SwiftletHeader.initMs, SwiftletHeader.runMs,
         SwiftletHeader.billedMs, SwiftletHeader.memoryMB, SwiftletHeader.sandbox, SwiftletHeader.worker,
@@ -65,8 +81,9 @@ final class RunHandler: Sendable {
     }
 
     private func success(_ result: InvocationResult, lambda: String, requestID: String) -> Response {
-        var fields = HTTPFields()
         let response = result.response
+        var fields = HTTPFields()
+        fields.reserveCapacity(response.headers.count + 10)
         var body = response.body
         var status = response.status
         if let error = response.error {
@@ -82,15 +99,18 @@ final class RunHandler: Sendable {
                 fields.append(HTTPField(name: name, value: pair[1]))
             }
         }
-        fields[SwiftletHeader.requestID] = requestID
-        fields[SwiftletHeader.start] = result.cold ? "cold" : "warm"
-        fields[SwiftletHeader.initMs] = Self.format(result.initMs)
-        fields[SwiftletHeader.runMs] = Self.format(result.runMs)
-        fields[SwiftletHeader.billedMs] = Self.format(result.billedMs)
-        fields[SwiftletHeader.memoryMB] = String(result.memoryMB)
-        fields[SwiftletHeader.sandbox] = result.sandboxID
-        fields[SwiftletHeader.worker] = workerID
-        addCORS(&fields)
+        // The handler's own X-Swiftlet-* and CORS headers give way to the worker's.
+        if fields.contains(where: { Self.workerFieldNames.contains($0.name) }) {
+            fields = HTTPFields(fields.filter { !Self.workerFieldNames.contains($0.name) })
+        }
+        fields.append(HTTPField(name: SwiftletHeader.requestID, value: requestID))
+        fields.append(result.cold ? Self.coldField : Self.warmField)
+        fields.append(HTTPField(name: SwiftletHeader.initMs, value: Self.format(result.initMs)))
+        fields.append(HTTPField(name: SwiftletHeader.runMs, value: Self.format(result.runMs)))
+        fields.append(HTTPField(name: SwiftletHeader.billedMs, value: Self.format(result.billedMs)))
+        fields.append(HTTPField(name: SwiftletHeader.memoryMB, value: String(result.memoryMB)))
+        fields.append(HTTPField(name: SwiftletHeader.sandbox, value: result.sandboxID))
+        fields.append(contentsOf: constantFields)
         return Response(status: .init(code: status), headers: fields, body: .init(byteBuffer: body))
     }
 

@@ -29,7 +29,8 @@ actor LambdaFunction {
     }
 
     /// Returns an instance for one request (and whether it was started for it). Throws `InvocationError`.
-    func acquire(source: LambdaSource, limits: SandboxLimits) async throws -> (LambdaInstance, Bool) {
+    /// An idle instance whose connection is served by `loop` (the caller's event loop) is preferred.
+    func acquire(source: LambdaSource, limits: SandboxLimits, loop: ObjectIdentifier?) async throws -> (LambdaInstance, Bool) {
         guard !shuttingDown else { throw InvocationError.shuttingDown }
         if source.version != version || self.source == nil {
             retireAll(except: source.version)
@@ -38,9 +39,13 @@ actor LambdaFunction {
             self.limits = limits
         }
         stats.invocations += 1
-        if source.config.reuseSandbox, let instance = idle.popLast() {
+        if source.config.reuseSandbox, !idle.isEmpty {
             busy += 1
-            return (instance, false)
+            // Most recently used first: the rest age towards their keep-alive.
+            if let loop, let index = idle.lastIndex(where: { $0.loop == loop }) {
+                return (idle.remove(at: index), false)
+            }
+            return (idle.removeLast(), false)
         }
         guard waiters.count < environment.maxQueue else {
             stats.invocations -= 1

@@ -4,6 +4,8 @@ struct LambdaInstance: Sendable {
     /// The code version the sandbox was started with; instances of an older version are retired.
     let version: String
     let memoryMB: Int
+    /// The event loop of the sandbox's connection (see `Sandbox.eventLoop`).
+    let loop: ObjectIdentifier
     var idleSince: ContinuousClock.Instant
     var expiresAt: ContinuousClock.Instant
     var paused = false
@@ -14,6 +16,7 @@ struct LambdaInstance: Sendable {
         self.sandbox = sandbox
         self.version = version
         self.memoryMB = memoryMB
+        self.loop = ObjectIdentifier(sandbox.eventLoop)
         self.idleSince = now
         self.expiresAt = now
     }

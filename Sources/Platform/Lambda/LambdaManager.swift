@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 import Synchronization
 
 /// The lambda layer: resolves names through the registry, keeps one `LambdaFunction` per lambda,
@@ -18,6 +19,7 @@ public final class LambdaManager: Sendable {
     private let workerDirectory: String
     private let baseEnvironment: [String: String]
     private let network: Bool
+    private let batchScheduling: Bool
     private let python: Result<RuntimeCommand, SandboxError>
     private let swiftBinary: String
     private let functions = Mutex<[String: LambdaFunction]>([:])
@@ -39,6 +41,7 @@ public final class LambdaManager: Sendable {
         self.workerDirectory = workerDirectory
         self.baseEnvironment = config.environment
         self.network = config.sandboxNetwork
+        self.batchScheduling = config.sandboxScheduling == "batch"
         self.keepAlive = Mutex(keepAlive)
         self.swiftBinary = config.swiftRuntime.isEmpty ? SwiftRuntime.defaultBinary() : config.swiftRuntime
         do {
@@ -77,12 +80,13 @@ public final class LambdaManager: Sendable {
             throw InvocationError.insufficientMemory(neededMB: limits.memoryMB, poolMB: pool.capacityMB)
         }
         let function = self.function(named: name)
+        let loop = MultiThreadedEventLoopGroup.currentEventLoop.map { ObjectIdentifier($0) }
         let begin = ContinuousClock.now
         keepAlive.withLock { $0.recordInvocation(of: name, at: self.seconds(begin)) }
 
         var (instance, cold): (LambdaInstance, Bool)
         do {
-            (instance, cold) = try await function.acquire(source: source, limits: limits)
+            (instance, cold) = try await function.acquire(source: source, limits: limits, loop: loop)
         } catch {
             await function.recordFailure(latencyMs: Self.ms(ContinuousClock.now - begin))
             throw error
@@ -185,10 +189,11 @@ public final class LambdaManager: Sendable {
         environment.merge(source.config.environment) { _, new in new }
         environment["SWIFTLET_LAMBDA"] = source.name
         environment["SWIFTLET_SANDBOX"] = id
-        let spec = SandboxSpec(
+        var spec = SandboxSpec(
             id: id, lambda: source.name, codeDirectory: codeDirectory, runtime: runtime, environment: environment,
             limits: limits, network: network,
             logPath: (workerDirectory as NSString).appendingPathComponent("logs/\(source.name).log"))
+        spec.batchScheduling = batchScheduling
         return try await backend.create(spec)
     }
 

@@ -144,6 +144,7 @@ public enum PythonRuntime {
     public static let serverSource = #"""
 """Swiftlet Python runtime: serves f(event) from <handler dir>/f.py over the wire protocol on fd 3."""
 import os
+import select
 import sys
 
 SOCKET_FD = 3
@@ -267,6 +268,28 @@ def load_handler(directory):
     return function, None
 
 
+class FrameReader:
+    """Reads exact byte counts from the socket. It waits with poll() for input: a read() blocked on a Unix stream
+    socket is also woken each time the worker consumes a reply (write space), a spurious wake-up per request."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        self.buffer = bytearray()
+        self.poller = select.poll()
+        self.poller.register(fd, select.POLLIN)
+
+    def read(self, count):
+        while len(self.buffer) < count:
+            self.poller.poll()
+            chunk = os.read(self.fd, max(1 << 16, count - len(self.buffer)))
+            if not chunk:
+                break
+            self.buffer += chunk
+        data = bytes(self.buffer[:count])
+        del self.buffer[:count]
+        return data
+
+
 def send(header, body):
     data = len(header).to_bytes(4, "big") + len(body).to_bytes(4, "big") + header + body
     view = memoryview(data)
@@ -302,7 +325,7 @@ def main():
         add_site_packages()
     loads, dumps = json_codec()
     function, import_error = load_handler(handler_directory)
-    stream = open(SOCKET_FD, "rb", buffering=1 << 16, closefd=False)
+    stream = FrameReader(SOCKET_FD)
     try:
         send(dumps({"ready": True, "runtime": "python", "pid": os.getpid()}).encode(), b"")
         while True:

@@ -23,6 +23,10 @@ public struct RuntimeTimeout: Error, Sendable, Equatable {
 
 /// The worker's end of the socket to one sandbox runtime: reads the ready frame, then does request/response round trips.
 /// Round trips are answered in the order they were sent. Cancelling a round trip closes the connection.
+///
+/// This is the worker's hottest path, so it stays lean: a round trip is one buffer written from the caller's thread when
+/// that thread is the connection's event loop (the lambda layer arranges that), one continuation resumed by the frame
+/// parser, and no per-request timer (one lazily re-armed timer per connection covers every deadline).
 public final class RuntimeConnection: Sendable {
     private let channel: any Channel
     private let handler: NIOLoopBound<RuntimeFrameHandler>
@@ -34,6 +38,9 @@ public final class RuntimeConnection: Sendable {
         self.readyFrame = readyFrame
     }
 
+    /// The loop serving this connection.
+    public var eventLoop: any EventLoop { channel.eventLoop }
+
     /// Takes ownership of a connected Unix stream socket fd (the worker's end of a socketpair).
     public static func open(socket fd: Int32) async throws -> RuntimeConnection {
         let parts = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -41,11 +48,7 @@ public final class RuntimeConnection: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let ready = channel.eventLoop.makePromise(of: WireFrameBuffers.self)
                     let handler = RuntimeFrameHandler(ready: ready)
-                    try channel.pipeline.syncOperations.addHandlers(
-                        ByteToMessageHandler(WireFrameDecoder()),
-                        WireFrameEncoder(),
-                        handler
-                    )
+                    try channel.pipeline.syncOperations.addHandler(handler)
                     return ConnectionParts(
                         channel: channel,
                         handler: NIOLoopBound(handler, eventLoop: channel.eventLoop),
@@ -67,8 +70,8 @@ public final class RuntimeConnection: Sendable {
         try await roundTrip(request, body: body, timeout: nil)
     }
 
-    /// A round trip that throws `RuntimeTimeout` when no answer arrived within `timeout`. The timer is an event-loop
-    /// scheduled task (no extra Swift task per request); the caller decides what to do with the runtime (kill it).
+    /// A round trip that throws `RuntimeTimeout` when no answer arrived within `timeout`; the caller decides what to do
+    /// with the runtime (kill it).
     public func roundTrip(_ request: WireRequest, body: ByteBuffer, timeout: Duration?) async throws -> WireResponse {
         if body.readableBytes > wireMaxBodyBytes {
             throw RuntimeConnectionError.protocolViolation(
@@ -79,25 +82,19 @@ public final class RuntimeConnection: Sendable {
             throw RuntimeConnectionError.protocolViolation(
                 "request header of \(headerData.count) bytes exceeds the limit of \(wireMaxHeaderBytes) bytes")
         }
-        let frame = WireFrameBuffers(header: channel.allocator.buffer(bytes: headerData), body: body)
-        let answer = channel.eventLoop.makePromise(of: WireFrameBuffers.self)
+        let outgoing = OutgoingFrame(header: headerData, body: body, timeout: timeout)
         let handler = self.handler
-        if channel.eventLoop.inEventLoop {
-            handler.value.send(frame, answer: answer)  // already on the channel's loop (NIO is the task executor): no hop
-        } else {
-            channel.eventLoop.execute { handler.value.send(frame, answer: answer) }
-        }
-        if let timeout {
-            let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(Self.nanoseconds(timeout))) {
-                answer.fail(RuntimeTimeout(timeout: timeout))
-            }
-            answer.futureResult.whenComplete { _ in timer.cancel() }
-        }
-
+        let loop = channel.eventLoop
         let reply: WireFrameBuffers
         do {
             reply = try await withTaskCancellationHandler {
-                try await answer.futureResult.get()
+                try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<WireFrameBuffers, any Error>) in
+                    if loop.inEventLoop {
+                        handler.value.send(outgoing, continuation: continuation)
+                    } else {
+                        loop.execute { handler.value.send(outgoing, continuation: continuation) }
+                    }
+                }
             } onCancel: { [channel] in
                 channel.close(promise: nil)
             }
@@ -107,7 +104,7 @@ public final class RuntimeConnection: Sendable {
         }
         var response: WireResponse
         do {
-            response = try WireResponse(json: Array(reply.header.readableBytesView))
+            response = try reply.header.withUnsafeReadableBytes { try WireResponse(json: $0) }
         } catch {
             let text = String(decoding: reply.header.readableBytesView.prefix(200), as: UTF8.self)
             throw RuntimeConnectionError.protocolViolation("invalid WireResponse header \(text): \(error)")
@@ -148,73 +145,39 @@ struct WireFrameBuffers: Sendable {
     var body: ByteBuffer
 }
 
-/// Splits the byte stream into frames, enforcing the protocol's size limits before buffering a frame.
-final class WireFrameDecoder: ByteToMessageDecoder {
-    typealias InboundOut = WireFrameBuffers
-
-    func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let headerLength = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self),
-              let bodyLength = buffer.getInteger(at: buffer.readerIndex + 4, as: UInt32.self)
-        else { return .needMoreData }
-        do {
-            try WireFrame.checkLengths(header: Int(headerLength), body: Int(bodyLength))
-        } catch {
-            throw RuntimeConnectionError.protocolViolation(error.description)
-        }
-        guard buffer.readableBytes >= WireFrame.prefixBytes + Int(headerLength) + Int(bodyLength) else {
-            return .needMoreData
-        }
-        buffer.moveReaderIndex(forwardBy: WireFrame.prefixBytes)
-        let header = buffer.readSlice(length: Int(headerLength))!
-        let body = buffer.readSlice(length: Int(bodyLength))!
-        context.fireChannelRead(wrapInboundOut(WireFrameBuffers(header: header, body: body)))
-        return .continue
-    }
-
-    func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
-        while try decode(context: context, buffer: &buffer) == .continue {}
-        // Leftover bytes are a frame cut short by the runtime dying; channelInactive reports that as `closed`.
-        return .needMoreData
-    }
+/// A request frame on its way to the connection's loop.
+struct OutgoingFrame: Sendable {
+    var header: [UInt8]
+    var body: ByteBuffer
+    var timeout: Duration?
 }
 
-/// Writes the length prefix and header in one buffer; small bodies join it, large ones follow without a copy.
-final class WireFrameEncoder: ChannelOutboundHandler {
-    typealias OutboundIn = WireFrameBuffers
-    typealias OutboundOut = ByteBuffer
-
-    private static let copyBodyBelow = 16 * 1024
-
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let frame = unwrapOutboundIn(data)
-        let bodyLength = frame.body.readableBytes
-        let joinBody = bodyLength < Self.copyBodyBelow
-        var prefix = context.channel.allocator.buffer(
-            capacity: WireFrame.prefixBytes + frame.header.readableBytes + (joinBody ? bodyLength : 0))
-        prefix.writeInteger(UInt32(frame.header.readableBytes))
-        prefix.writeInteger(UInt32(bodyLength))
-        prefix.writeImmutableBuffer(frame.header)
-        if joinBody {
-            prefix.writeImmutableBuffer(frame.body)
-            context.write(wrapOutboundOut(prefix), promise: promise)
-        } else {
-            context.write(wrapOutboundOut(prefix), promise: nil)
-            context.write(wrapOutboundOut(frame.body), promise: promise)
-        }
-    }
-}
-
-/// Hands the first frame to the ready promise and each later frame to the oldest waiting round trip.
+/// Writes request frames, splits the incoming byte stream into frames (enforcing the protocol's size limits before
+/// buffering one), hands the first frame to the ready promise and each later frame to the oldest waiting round trip.
 /// Lives on the channel's event loop only.
 final class RuntimeFrameHandler: ChannelInboundHandler {
-    typealias InboundIn = WireFrameBuffers
-    typealias OutboundOut = WireFrameBuffers
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private struct Waiter {
+        /// nil once the round trip gave up (timed out); its late answer is then read and dropped.
+        var continuation: UnsafeContinuation<WireFrameBuffers, any Error>?
+        var deadline: NIODeadline?
+        var timeout: Duration?
+    }
+
+    /// Bodies below this size are copied into the frame's single buffer; larger ones are written without a copy.
+    private static let copyBodyBelow = 16 * 1024
 
     private let ready: EventLoopPromise<WireFrameBuffers>
     private var readySettled = false
-    private var waiting = CircularBuffer<EventLoopPromise<WireFrameBuffers>>()
+    private var waiting = CircularBuffer<Waiter>()
     private var failure: RuntimeConnectionError?
     private var context: ChannelHandlerContext?
+    private var incoming: ByteBuffer?
+    /// The one deadline timer: armed for the earliest deadline, re-armed when it fires early or late.
+    private var timer: Scheduled<Void>?
+    private var timerDeadline: NIODeadline?
 
     init(ready: EventLoopPromise<WireFrameBuffers>) {
         self.ready = ready
@@ -229,33 +192,115 @@ final class RuntimeFrameHandler: ChannelInboundHandler {
         self.context = nil
     }
 
-    func send(_ frame: WireFrameBuffers, answer: EventLoopPromise<WireFrameBuffers>) {
+    func send(_ frame: OutgoingFrame, continuation: UnsafeContinuation<WireFrameBuffers, any Error>) {
         if let failure {
-            answer.fail(failure)
+            continuation.resume(throwing: failure)
             return
         }
         guard let context else {
-            answer.fail(RuntimeConnectionError.closed)
+            continuation.resume(throwing: RuntimeConnectionError.closed)
             return
         }
-        waiting.append(answer)
-        let written = context.eventLoop.makePromise(of: Void.self)
-        let channel = context.channel
-        written.futureResult.whenFailure { _ in channel.close(promise: nil) }
-        context.writeAndFlush(wrapOutboundOut(frame), promise: written)
+        let deadline = frame.timeout.map { NIODeadline.now() + .nanoseconds(RuntimeConnection.nanoseconds($0)) }
+        waiting.append(Waiter(continuation: continuation, deadline: deadline, timeout: frame.timeout))
+        if let deadline { arm(deadline, context: context) }
+
+        let bodyLength = frame.body.readableBytes
+        let joinBody = bodyLength < Self.copyBodyBelow
+        var buffer = context.channel.allocator.buffer(
+            capacity: WireFrame.prefixBytes + frame.header.count + (joinBody ? bodyLength : 0))
+        buffer.writeInteger(UInt32(frame.header.count))
+        buffer.writeInteger(UInt32(bodyLength))
+        buffer.writeBytes(frame.header)
+        // A failed write closes the channel, which fails every waiting round trip with `closed`.
+        if joinBody {
+            buffer.writeImmutableBuffer(frame.body)
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        } else {
+            context.write(wrapOutboundOut(buffer), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(frame.body), promise: nil)
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
+        var buffer = unwrapInboundIn(data)
+        if incoming != nil {
+            incoming!.writeBuffer(&buffer)
+            buffer = incoming!
+            incoming = nil
+        }
+        do {
+            while let frame = try Self.nextFrame(&buffer) {
+                deliver(frame, context: context)
+                if failure != nil { return }
+            }
+        } catch {
+            fail(error as? RuntimeConnectionError ?? .protocolViolation("\(error)"))
+            context.close(promise: nil)
+            return
+        }
+        if buffer.readableBytes > 0 {
+            buffer.discardReadBytes()
+            incoming = buffer
+        }
+    }
+
+    /// Cuts one whole frame off the front of `buffer`; nil when it does not hold one yet.
+    static func nextFrame(_ buffer: inout ByteBuffer) throws -> WireFrameBuffers? {
+        guard let headerLength = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self),
+              let bodyLength = buffer.getInteger(at: buffer.readerIndex + 4, as: UInt32.self)
+        else { return nil }
+        do {
+            try WireFrame.checkLengths(header: Int(headerLength), body: Int(bodyLength))
+        } catch {
+            throw RuntimeConnectionError.protocolViolation(error.description)
+        }
+        guard buffer.readableBytes >= WireFrame.prefixBytes + Int(headerLength) + Int(bodyLength) else { return nil }
+        buffer.moveReaderIndex(forwardBy: WireFrame.prefixBytes)
+        let header = buffer.readSlice(length: Int(headerLength))!
+        let body = buffer.readSlice(length: Int(bodyLength))!
+        return WireFrameBuffers(header: header, body: body)
+    }
+
+    private func deliver(_ frame: WireFrameBuffers, context: ChannelHandlerContext) {
         if !readySettled {
             readySettled = true
             ready.succeed(frame)
-        } else if let answer = waiting.popFirst() {
-            answer.succeed(frame)
+        } else if let waiter = waiting.popFirst() {
+            waiter.continuation?.resume(returning: frame)
         } else {
             fail(.protocolViolation("runtime sent a frame while no request was outstanding"))
             context.close(promise: nil)
         }
+    }
+
+    /// Makes sure the timer fires no later than `deadline`.
+    private func arm(_ deadline: NIODeadline, context: ChannelHandlerContext) {
+        if let current = timerDeadline, current <= deadline { return }
+        timer?.cancel()
+        timerDeadline = deadline
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            timerFired()
+        }
+    }
+
+    /// Fails the round trips whose deadline passed and re-arms for the earliest remaining one.
+    private func timerFired() {
+        timer = nil
+        timerDeadline = nil
+        let now = NIODeadline.now()
+        var earliest: NIODeadline?
+        for index in waiting.indices {
+            guard waiting[index].continuation != nil, let deadline = waiting[index].deadline else { continue }
+            if deadline <= now {
+                let timeout = waiting[index].timeout ?? .zero
+                waiting[index].continuation?.resume(throwing: RuntimeTimeout(timeout: timeout))
+                waiting[index].continuation = nil
+            } else if earliest.map({ deadline < $0 }) ?? true {
+                earliest = deadline
+            }
+        }
+        if let earliest, let context { arm(earliest, context: context) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -275,8 +320,11 @@ final class RuntimeFrameHandler: ChannelInboundHandler {
             readySettled = true
             ready.fail(reported)
         }
-        while let answer = waiting.popFirst() {
-            answer.fail(reported)
+        while let waiter = waiting.popFirst() {
+            waiter.continuation?.resume(throwing: reported)
         }
+        timer?.cancel()
+        timer = nil
+        timerDeadline = nil
     }
 }

@@ -141,9 +141,13 @@ public enum SwiftRuntimeHost {
         do {
             let ready = WireReady(ready: true, runtime: "swift", pid: Int(getpid()))
             try WireFrameWriter.writeAll(try WireFrame.encode(header: ready, body: []), to: fd)
+            var out: [UInt8] = []
+            out.reserveCapacity(64 * 1024)
             while let frame = try reader.next() {
                 let (header, body) = await answer(frame, app: app)
-                try WireFrameWriter.writeAll(WireFrame.encode(rawHeader: header.encodedJSON(), body: body), to: fd)
+                WireFrame.encode(into: &out, body: body) { header.appendJSON(to: &$0) }
+                try WireFrameWriter.writeAll(out, to: fd)
+                if out.capacity > 1 << 20 { out = [] }  // do not keep a large response's buffer
             }
             return 0
         } catch let error as WireFrameError {

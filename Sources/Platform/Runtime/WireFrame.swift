@@ -64,6 +64,23 @@ public struct WireFrame: Sendable, Equatable {
         return bytes
     }
 
+    /// Replaces `out` with one frame: the length prefix, the header `writeHeader` appends, then `body`.
+    /// Reusing `out` across frames saves the allocations of building each one afresh.
+    public static func encode(into out: inout [UInt8], body: [UInt8], header writeHeader: (inout [UInt8]) -> Void) {
+        out.removeAll(keepingCapacity: true)
+        out.append(contentsOf: repeatElement(0, count: prefixBytes))
+        writeHeader(&out)
+        let headerLength = out.count - prefixBytes
+        out.append(contentsOf: body)
+        for (offset, value) in [(0, headerLength), (4, body.count)] {
+            let length = UInt32(truncatingIfNeeded: value)
+            out[offset] = UInt8(truncatingIfNeeded: length >> 24)
+            out[offset + 1] = UInt8(truncatingIfNeeded: length >> 16)
+            out[offset + 2] = UInt8(truncatingIfNeeded: length >> 8)
+            out[offset + 3] = UInt8(truncatingIfNeeded: length)
+        }
+    }
+
     /// Encodes `header` as JSON and frames it with `body`.
     public static func encode<Header: Encodable>(header: Header, body: [UInt8]) throws -> [UInt8] {
         let json = try JSONEncoder().encode(header)
@@ -161,6 +178,13 @@ public final class WireFrameReader {
             }
         }
         while end - start < count {
+            // Wait for readable data with poll, not inside read: a blocking read on a Unix stream socket also wakes
+            // whenever the peer consumes our last reply (the socket's write space), a spurious wake-up per request.
+            var waitFor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            if poll(&waitFor, 1, -1) < 0 {
+                if errno == EINTR { continue }
+                throw .io(operation: "poll", errno: errno)
+            }
             let capacity = storage.count - end
             let got = storage.withUnsafeMutableBytes { raw in
                 read(fd, raw.baseAddress! + end, capacity)

@@ -33,6 +33,8 @@ final class RuntimeSandbox: Sandbox {
         self.onDestroy = onDestroy
     }
 
+    var eventLoop: any EventLoop { connection.eventLoop }
+
     func invoke(_ request: WireRequest, body: ByteBuffer, timeout: Duration) async throws -> WireResponse {
         if let cause = state.withLock({ $0.deadCause }) { throw SandboxError.died(cause: cause) }
         if body.readableBytes > wireMaxBodyBytes {

@@ -58,6 +58,9 @@ public struct SandboxSpec: Sendable {
     public var network: Bool
     /// Host file that receives the sandbox's stdout and stderr (appended).
     public var logPath: String
+    /// Run the sandbox's processes under SCHED_BATCH: a sandbox woken by a request then waits for the worker's event
+    /// loop to yield the CPU instead of preempting it (no cross-CPU reschedule interrupt per request).
+    public var batchScheduling: Bool = false
 
     public init(
         id: String, lambda: String, codeDirectory: String?, runtime: RuntimeCommand,
@@ -93,6 +96,9 @@ public protocol Sandbox: AnyObject, Sendable {
     /// Milliseconds from the start of `create` until the runtime reported ready.
     var initMilliseconds: Double { get }
     var limits: SandboxLimits { get }
+    /// The event loop that serves the sandbox's connection. The lambda layer prefers a sandbox on the caller's
+    /// own loop, so a request never hops between threads on its way to the runtime and back.
+    var eventLoop: any EventLoop { get }
     /// Sends one request to the runtime. Throws `SandboxError.timedOut` (the sandbox is then killed)
     /// or `SandboxError.died` (with the cause, e.g. out of memory).
     func invoke(_ request: WireRequest, body: ByteBuffer, timeout: Duration) async throws -> WireResponse

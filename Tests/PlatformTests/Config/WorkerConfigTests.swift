@@ -44,6 +44,11 @@ final class WorkerConfigTests: XCTestCase {
         XCTAssertThrowsError(try decode(#"{"sandbox": "docker"}"#)) { error in
             XCTAssertTrue("\(error)".contains("sandbox: must be auto, isolated or process"), "\(error)")
         }
+        XCTAssertThrowsError(try decode(#"{"sandbox_scheduling": "fifo"}"#)) { error in
+            XCTAssertEqual("\(error)", "sandbox_scheduling: must be batch or normal, got \"fifo\"")
+        }
+        XCTAssertEqual(try decode(#"{"sandbox_scheduling": "normal"}"#).sandboxScheduling, "normal")
+        XCTAssertEqual(try decode("{}").sandboxScheduling, "batch")
         XCTAssertThrowsError(try decode(#"{"limits": {"memory_mb": 2}}"#)) { error in
             XCTAssertEqual("\(error)", "limits.memory_mb: must be >= 8, got 2")
         }

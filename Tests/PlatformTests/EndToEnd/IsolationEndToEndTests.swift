@@ -25,11 +25,21 @@ final class IsolationEndToEndTests: XCTestCase {
         XCTAssertEqual(seen["wrote_scratch"] as? Bool, true)
         XCTAssertNotEqual(seen["uid"] as? Int, 0, "runs unprivileged")
         XCTAssertEqual(seen["hostname"] as? String, "sandbox")
+        XCTAssertEqual(seen["batch_scheduling"] as? Bool, true, "sandboxes run under SCHED_BATCH by default")
         let environment = seen["environment"] as? [String] ?? []
         XCTAssertTrue(environment.contains("VISIBLE"))
         XCTAssertFalse(environment.contains("HOME") && environment.contains("CI"), "worker environment must not leak: \(environment)")
         XCTAssertFalse(environment.contains("PYENV_ROOT"))
         XCTAssertEqual(response.header("X-Swiftlet-Memory-Mb"), "96")
+    }
+
+    func testNormalSchedulingCanBeConfigured() async throws {
+        try requireIsolation()
+        let worker = try await TestWorker.start({ $0.sandboxScheduling = "normal" }, lambdas: ["probe": TestLambdas.probe])
+        defer { Task { await worker.stop() } }
+        let response = try await worker.request(.post, "/run/probe", body: "{\"planted\": \"/nonexistent\", \"port\": 1}")
+        XCTAssertEqual(response.status, .ok, response.text)
+        XCTAssertEqual(try worker.json(response)["batch_scheduling"] as? Bool, false)
     }
 
     func testStopRemovesEverySandboxCgroupAndDirectory() async throws {

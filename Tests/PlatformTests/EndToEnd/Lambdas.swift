@@ -79,6 +79,7 @@ enum TestLambdas {
                 "wrote_tmp": attempt(write_tmp),
                 "wrote_scratch": attempt(write_scratch),
                 "environment": sorted(os.environ.keys()),
+                "batch_scheduling": os.sched_getscheduler(0) == os.SCHED_BATCH,
             }
 
         """,

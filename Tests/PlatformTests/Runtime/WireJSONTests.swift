@@ -39,6 +39,11 @@ final class WireJSONTests: XCTestCase {
             XCTAssertEqual("\(error)", "id: expected a string")
         }
         let deep = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
-        XCTAssertThrowsError(try WireJSON.parse(Array(deep.utf8)))
+        XCTAssertThrowsError(try WireResponse(json: Array("{\"status\": 200, \"x\": \(deep)}".utf8))) { error in
+            XCTAssertTrue("\(error)".contains("nesting too deep"), "\(error)")
+        }
+        // Unknown keys are skipped, whatever their shape.
+        let extra = #"{"status": 201, "future": {"a": [1, true, null, "s"]}, "headers": null}"#
+        XCTAssertEqual(try WireResponse(json: Array(extra.utf8)), WireResponse(status: 201, headers: []))
     }
 }

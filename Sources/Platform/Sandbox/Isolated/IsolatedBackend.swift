@@ -123,6 +123,7 @@ public final class IsolatedBackend: SandboxBackend {
             scratchDirectory: scratch,
             readOnlyPaths: readOnly,
             tmpBytes: spec.limits.memoryMB << 20,
+            batchScheduling: spec.batchScheduling,
             uid: Self.sandboxUser,
             gid: Self.sandboxUser)
         do {

@@ -49,7 +49,8 @@ public final class ProcessBackend: SandboxBackend {
             isolated: false,
             workingDirectory: code ?? scratch,
             addressSpaceBytes: spec.limits.memoryMB << 20,
-            processes: max(spec.limits.procs, 0))
+            processes: max(spec.limits.procs, 0),
+            batchScheduling: spec.batchScheduling)
         do {
             let sandbox = try await SandboxStarter.start(
                 spec: spec, request: request,

@@ -24,6 +24,8 @@ struct SpawnRequest: Sendable {
     var addressSpaceBytes: Int = 0
     /// RLIMIT_NPROC (0: none).
     var processes: Int = 0
+    /// SCHED_BATCH instead of the normal policy (see `SandboxSpec.batchScheduling`).
+    var batchScheduling: Bool = false
     var uid: Int32 = -1
     var gid: Int32 = -1
 }
@@ -65,6 +67,7 @@ enum ChildSpawner {
         spec.nofile = Int64(request.openFiles)
         spec.address_space_bytes = Int64(request.addressSpaceBytes)
         spec.nproc = Int64(request.processes)
+        spec.batch_scheduling = request.batchScheduling ? 1 : 0
         spec.uid = request.uid
         spec.gid = request.gid
         var socket: Int32 = -1
