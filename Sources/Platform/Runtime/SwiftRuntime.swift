@@ -137,15 +137,27 @@ public enum SwiftRuntimeHost {
     /// An app that throws AppError answers with its status and error {kind:"exception", message}; any other error → 500.
     /// Uses blocking I/O on `fd` (the host process does nothing else).
     public static func serve(app: any SwiftApp, fd: Int32) async -> Int32 {
-        let reader = WireFrameReader(fd: fd)
+        var reader = WireFrameReader(fd: fd)
         do {
             let ready = WireReady(ready: true, runtime: "swift", pid: Int(getpid()))
             try WireFrameWriter.writeAll(try WireFrame.encode(header: ready, body: []), to: fd)
             var out: [UInt8] = []
             out.reserveCapacity(64 * 1024)
             while let frame = try reader.next() {
-                let (header, body) = await answer(frame, app: app)
-                WireFrame.encode(into: &out, body: body) { header.appendJSON(to: &$0) }
+                // Parsing and encoding stay synchronous: only the app call is async, so a request costs one small
+                // async frame rather than a chain of them.
+                let answer: (WireResponse, [UInt8])
+                switch appRequest(from: frame) {
+                case .request(let request):
+                    do {
+                        answer = response(try await app.handle(request))
+                    } catch {
+                        answer = failure(error)
+                    }
+                case .refused(let refused):
+                    answer = (refused, [])
+                }
+                WireFrame.encode(into: &out, body: answer.1) { answer.0.appendJSON(to: &$0) }
                 try WireFrameWriter.writeAll(out, to: fd)
                 if out.capacity > 1 << 20 { out = [] }  // do not keep a large response's buffer
             }
@@ -160,32 +172,37 @@ public enum SwiftRuntimeHost {
         }
     }
 
-    /// The response header and body for one request frame.
-    static func answer(_ frame: WireFrame, app: any SwiftApp) async -> (WireResponse, [UInt8]) {
+    enum PreparedRequest {
+        case request(AppRequest)
+        case refused(WireResponse)
+    }
+
+    /// The app's view of a request frame, or the 400 answer to a header that is not a valid `WireRequest`.
+    static func appRequest(from frame: WireFrame) -> PreparedRequest {
         let request: WireRequest
         do {
             request = try WireRequest(json: frame.header)
         } catch {
             let failure = WireError(kind: "bad_request", message: "invalid WireRequest header: \(error)")
-            return (WireResponse(status: 400, headers: [], error: failure), [])
+            return .refused(WireResponse(status: 400, headers: [], error: failure))
         }
-        let appRequest = AppRequest(
-            method: request.method,
-            path: request.path,
-            query: request.query,
-            headers: request.headers.compactMap { pair in pair.count == 2 ? (name: pair[0], value: pair[1]) : nil },
-            body: frame.body
-        )
-        do {
-            let response = try await app.handle(appRequest)
-            let headers = response.headers.map { [$0.name, $0.value] }
-            return (WireResponse(status: response.status, headers: headers), response.body)
-        } catch let error as AppError {
-            let failure = WireError(kind: "exception", message: error.message)
-            return (WireResponse(status: error.status, headers: [], error: failure), [])
-        } catch {
-            let failure = WireError(kind: "exception", message: "\(type(of: error)): \(error)")
-            return (WireResponse(status: 500, headers: [], error: failure), [])
+        var headers: [(name: String, value: String)] = []
+        headers.reserveCapacity(request.headers.count)
+        for pair in request.headers where pair.count == 2 { headers.append((pair[0], pair[1])) }
+        return .request(AppRequest(
+            method: request.method, path: request.path, query: request.query, headers: headers, body: frame.body))
+    }
+
+    static func response(_ response: AppResponse) -> (WireResponse, [UInt8]) {
+        (WireResponse(status: response.status, headers: response.headers.map { [$0.name, $0.value] }), response.body)
+    }
+
+    /// An app that throws AppError answers with its status; any other error is a 500.
+    static func failure(_ error: any Error) -> (WireResponse, [UInt8]) {
+        if let error = error as? AppError {
+            return (WireResponse(status: error.status, headers: [], error: WireError(kind: "exception", message: error.message)), [])
         }
+        let failure = WireError(kind: "exception", message: "\(type(of: error)): \(error)")
+        return (WireResponse(status: 500, headers: [], error: failure), [])
     }
 }

@@ -123,8 +123,9 @@ public struct WireFrame: Sendable, Equatable {
     }
 }
 
-/// Reads frames from a blocking file descriptor (the runtime's end of the socket). Not thread-safe: one reader per fd.
-public final class WireFrameReader {
+/// Reads frames from a blocking file descriptor (the runtime's end of the socket). One reader per fd.
+/// A struct, so its buffer bookkeeping needs no run-time exclusivity checks on the per-request path.
+public struct WireFrameReader {
     private let fd: Int32
     /// Bytes `start..<end` of `storage` are read but not yet returned.
     private var storage = [UInt8](repeating: 0, count: 64 * 1024)
@@ -136,7 +137,7 @@ public final class WireFrameReader {
     }
 
     /// The next frame; nil on end of stream between frames. Throws on end of stream inside a frame or an over-limit length.
-    public func next() throws(WireFrameError) -> WireFrame? {
+    public mutating func next() throws(WireFrameError) -> WireFrame? {
         guard try fill(WireFrame.prefixBytes) else {
             if end == start { return nil }
             throw .truncated(expected: WireFrame.prefixBytes, received: end - start)
@@ -163,7 +164,7 @@ public final class WireFrameReader {
     }
 
     /// Reads until `count` unread bytes are buffered; false on end of stream first.
-    private func fill(_ count: Int) throws(WireFrameError) -> Bool {
+    private mutating func fill(_ count: Int) throws(WireFrameError) -> Bool {
         if storage.count - start < count {
             // Move unread bytes to the front, then grow if the frame still does not fit.
             if start > 0 {

@@ -11,7 +11,7 @@ final class RuntimeTimeoutTests: XCTestCase {
         let runtime = Thread {
             let ready = WireReady(ready: true, runtime: "fake", pid: 1)
             guard (try? WireFrameWriter.writeAll(WireFrame.encode(header: ready, body: []), to: runtimeFd)) != nil else { return }
-            let reader = WireFrameReader(fd: runtimeFd)
+            var reader = WireFrameReader(fd: runtimeFd)
             if (try? reader.next()) != nil {
                 let response = WireResponse(status: 200, headers: [])
                 _ = try? WireFrameWriter.writeAll(WireFrame.encode(rawHeader: response.encodedJSON(), body: []), to: runtimeFd)
@@ -45,7 +45,7 @@ final class RuntimeTimeoutTests: XCTestCase {
         let runtime = Thread {
             let ready = WireReady(ready: true, runtime: "fake", pid: 1)
             guard (try? WireFrameWriter.writeAll(WireFrame.encode(header: ready, body: []), to: runtimeFd)) != nil else { return }
-            let reader = WireFrameReader(fd: runtimeFd)
+            var reader = WireFrameReader(fd: runtimeFd)
             if (try? reader.next()) != nil {
                 let response = WireResponse(status: 200, headers: [])
                 _ = try? WireFrameWriter.writeAll(WireFrame.encode(rawHeader: response.encodedJSON(), body: []), to: runtimeFd)
@@ -77,7 +77,7 @@ final class RuntimeTimeoutTests: XCTestCase {
         let runtime = Thread {
             let ready = WireReady(ready: true, runtime: "fake", pid: 1)
             guard let readyFrame = try? WireFrame.encode(header: ready, body: []) else { return }
-            let reader = WireFrameReader(fd: runtimeFd)
+            var reader = WireFrameReader(fd: runtimeFd)
             func answer(_ status: Int, _ body: String) -> [UInt8] {
                 WireFrame.encode(rawHeader: WireResponse(status: status, headers: [["K", "\(status)"]]).encodedJSON(), body: Array(body.utf8))
             }

@@ -73,7 +73,7 @@ final class RuntimeSwiftHostTests: XCTestCase {
             close(workerFd)
         }
         let host = Task.detached { await SwiftRuntimeHost.serve(app: HostTestApp(), fd: hostFd) }
-        let reader = WireFrameReader(fd: workerFd)
+        var reader = WireFrameReader(fd: workerFd)
         _ = try XCTUnwrap(reader.next())
         try WireFrameWriter.writeAll(WireFrame.encode(rawHeader: Array(#"{"id":1}"#.utf8), body: []), to: workerFd)
         let answer = try XCTUnwrap(reader.next())

@@ -58,7 +58,7 @@ final class RuntimeWireFrameTests: XCTestCase {
             close(writer)
         }
         writing.start()
-        let reader = WireFrameReader(fd: readerFd)
+        var reader = WireFrameReader(fd: readerFd)
         let one = try XCTUnwrap(reader.next())
         XCTAssertEqual(one, WireFrame(header: Array(#"{"a":1}"#.utf8), body: []))
         let two = try XCTUnwrap(reader.next())
@@ -73,7 +73,8 @@ final class RuntimeWireFrameTests: XCTestCase {
         let frame = WireFrame.encode(rawHeader: Array("{}".utf8), body: [1, 2, 3, 4])
         try WireFrameWriter.writeAll(Array(frame.dropLast(2)), to: writer)
         close(writer)
-        XCTAssertThrowsError(try WireFrameReader(fd: readerFd).next()) { error in
+        var reader = WireFrameReader(fd: readerFd)
+        XCTAssertThrowsError(try reader.next()) { error in
             XCTAssertEqual(error as? WireFrameError, .truncated(expected: frame.count, received: frame.count - 2))
         }
     }
@@ -101,7 +102,7 @@ final class RuntimeConnectionTests: XCTestCase {
             defer { close(runtimeFd) }
             let ready = WireReady(ready: true, runtime: "fake", pid: 7)
             guard (try? WireFrameWriter.writeAll(WireFrame.encode(header: ready, body: []), to: runtimeFd)) != nil else { return }
-            let reader = WireFrameReader(fd: runtimeFd)
+            var reader = WireFrameReader(fd: runtimeFd)
             while let frame = try? reader.next() {
                 guard let request = try? frame.decodeHeader(WireRequest.self) else { return }
                 let response = WireResponse(status: 201, headers: [["X-Id", request.id]])
@@ -144,7 +145,8 @@ final class RuntimeConnectionTests: XCTestCase {
         let request = WireRequest(id: "1", method: "GET", path: "/", query: "", headers: [])
         async let response = connection.roundTrip(request, body: ByteBuffer())
         // Read the request, then die after half a response.
-        _ = try WireFrameReader(fd: runtimeFd).next()
+        var reader = WireFrameReader(fd: runtimeFd)
+        _ = try reader.next()
         let partial = try WireFrame.encode(header: WireResponse(status: 200, headers: []), body: [1, 2, 3])
         try WireFrameWriter.writeAll(Array(partial.prefix(10)), to: runtimeFd)
         close(runtimeFd)
