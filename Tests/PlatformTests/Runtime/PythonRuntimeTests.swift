@@ -215,6 +215,34 @@ final class RuntimePythonServerTests: XCTestCase {
     }
 
     /// Reports the start→ready time and the median round trip over 2000 requests.
+    /// The server sleeps once per request: while it waits for the next request, the worker reading its reply must
+    /// not wake it (a plain blocking read on a Unix stream socket would be woken by the freed write space).
+    func testServerSleepsOncePerRequest() async throws {
+        let directory = try handlerDirectory("def f(event):\n    return None\n")
+        let server = try await startServer(handler: directory)
+        let request = WireRequest(id: "s", method: "POST", path: "/", query: "", headers: [])
+        for _ in 0..<50 { _ = try await server.connection.roundTrip(request, body: ByteBuffer()) }
+        let before = try Self.voluntarySwitches(server.pid)
+        let count = 500
+        for _ in 0..<count {
+            _ = try await server.connection.roundTrip(request, body: ByteBuffer())
+            try await Task.sleep(for: .microseconds(200))  // the server is asleep before each request arrives
+        }
+        let perRequest = Double(try Self.voluntarySwitches(server.pid) - before) / Double(count)
+        XCTAssertGreaterThan(perRequest, 0.9, "the server should block between requests")
+        XCTAssertLessThan(perRequest, 1.5, "the server was woken more than once per request (\(perRequest))")
+        _ = await stop(server)
+    }
+
+    static func voluntarySwitches(_ pid: pid_t) throws -> Int {
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("voluntary_ctxt_switches:") }),
+              let value = Int(line.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) else {
+            throw NSError(domain: "proc", code: 1, userInfo: [NSLocalizedDescriptionKey: "no voluntary_ctxt_switches for \(pid)"])
+        }
+        return value
+    }
+
     func testMeasureStartToReadyAndRoundTrip() async throws {
         let directory = try handlerDirectory("def f(event):\n    return event\n")
         var starts: [Duration] = []

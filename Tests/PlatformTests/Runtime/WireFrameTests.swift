@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import Synchronization
 import XCTest
 
 @testable import Platform
@@ -45,6 +46,48 @@ final class RuntimeWireFrameTests: XCTestCase {
             XCTAssertEqual(error as? WireFrameError, .bodyTooLarge(wireMaxBodyBytes + 1))
         }
         XCTAssertThrowsError(try WireFrame.encode(header: ["k": "v"], body: [UInt8](repeating: 0, count: wireMaxBodyBytes + 1)))
+    }
+
+    /// A runtime serving with `WireFrameReader` blocks once per request: the worker reading a reply must not wake it.
+    func testReaderSleepsOncePerRequest() async throws {
+        let (workerFd, runtimeFd) = try RuntimeTestSupport.makeSocketPair()
+        let connection = try await RuntimeConnection.open(socket: workerFd)
+        let switches = Mutex<(start: Int, end: Int)>((0, 0))
+        let marked = DispatchSemaphore(value: 0)
+        let runtime = Thread {
+            func voluntary() -> Int {
+                let status = (try? String(contentsOfFile: "/proc/thread-self/status", encoding: .utf8)) ?? ""
+                let line = status.split(separator: "\n").first { $0.hasPrefix("voluntary_ctxt_switches:") } ?? ""
+                return Int(line.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "") ?? -1
+            }
+            let ready = WireReady(ready: true, runtime: "fake", pid: 1)
+            guard (try? WireFrameWriter.writeAll(WireFrame.encode(header: ready, body: []), to: runtimeFd)) != nil else { return }
+            var reader = WireFrameReader(fd: runtimeFd)
+            let reply = WireFrame.encode(rawHeader: WireResponse(status: 200, headers: []).encodedJSON(), body: [])
+            var served = 0
+            while let frame = try? reader.next() {
+                if frame.header.first != UInt8(ascii: "{") { break }
+                served += 1
+                if served == 50 { switches.withLock { $0.start = voluntary() } }
+                if served == 550 { switches.withLock { $0.end = voluntary() } }
+                _ = try? WireFrameWriter.writeAll(reply, to: runtimeFd)
+            }
+            close(runtimeFd)
+            marked.signal()
+        }
+        runtime.start()
+        _ = try await connection.readReady()
+        let request = WireRequest(id: "1", method: "GET", path: "/", query: "", headers: [])
+        for index in 0..<560 {
+            _ = try await connection.roundTrip(request, body: ByteBuffer())
+            if index >= 50 { try await Task.sleep(for: .microseconds(200)) }  // the runtime is asleep when each request arrives
+        }
+        await connection.close()
+        marked.wait()
+        let (start, end) = switches.withLock { $0 }
+        let perRequest = Double(end - start) / 500
+        XCTAssertGreaterThan(perRequest, 0.9, "the runtime should block between requests")
+        XCTAssertLessThan(perRequest, 1.5, "the runtime was woken more than once per request (\(perRequest))")
     }
 
     func testBlockingReaderReadsFramesThenEOF() throws {
