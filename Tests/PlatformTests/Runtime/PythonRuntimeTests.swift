@@ -284,14 +284,16 @@ final class RuntimePythonServerTests: XCTestCase {
         let first = try PythonRuntime.command(interpreter: Self.python, runtimeDirectory: runtimeDirectory)
         let serverPath = runtimeDirectory + "/server.py"
         XCTAssertEqual(first.executable, Self.python)
-        XCTAssertEqual(first.arguments, ["-I", "-S", "-B", "-u", serverPath, "/handler"])
+        XCTAssertEqual(first.arguments, ["-I", "-S", "-B", "-u", runtimeDirectory + "/server.pyc", "/handler"], "the compiled server runs")
         XCTAssertEqual(first.readOnlyPaths, [runtimeDirectory], "a system interpreter needs no extra paths")
         XCTAssertEqual(try String(contentsOfFile: serverPath, encoding: .utf8), PythonRuntime.serverSource)
         try RuntimeTestSupport.writeFile(serverPath, "stale")
         _ = try PythonRuntime.command(interpreter: Self.python, runtimeDirectory: runtimeDirectory)
         XCTAssertEqual(try String(contentsOfFile: serverPath, encoding: .utf8), PythonRuntime.serverSource, "a stale server is replaced")
         let files = try FileManager.default.contentsOfDirectory(atPath: runtimeDirectory)
-        XCTAssertEqual(files, ["server.py"], "no temporary files are left")
+        XCTAssertEqual(files.sorted(), ["server.py", "server.pyc"], "no temporary files are left")
+        // An interpreter that cannot compile it falls back to the source.
+        XCTAssertNil(PythonRuntime.compileServer(interpreter: "/bin/false", source: serverPath))
 
         let custom = PythonRuntime.installationPrefix(ofInterpreter: "/opt/py/3.12/bin/python3")
         XCTAssertEqual(custom, "/opt/py/3.12")
