@@ -23,6 +23,7 @@ public final class ResultsDatabase: Sendable {
         do {
             pool = try DatabasePool(path: path, configuration: config)
             try Self.migrator().migrate(pool)
+            try markAbandonedRuns()
         } catch {
             throw ResultsError.open(path: path, "\(error)")
         }
@@ -64,7 +65,35 @@ public final class ResultsDatabase: Sendable {
                     CREATE INDEX samples_by_run ON samples(run_id, t_ns);
                     """)
         }
+        // Which process writes a run, so a run whose process died (SIGKILL, power loss) can be told from a live one.
+        migrator.registerMigration("v3") { db in
+            try db.execute(sql: "ALTER TABLE runs ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
+        }
         return migrator
+    }
+
+    /// Marks `running` runs whose writing process is gone as `aborted` (ended at their last recorded request).
+    /// Only runs written on this host are judged; a run without an owner (older databases) is left alone.
+    func markAbandonedRuns() throws {
+        let host = RunOwner.hostName()
+        try pool.write { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT id, owner, started FROM runs WHERE status = 'running' AND owner != ''")
+            for row in rows {
+                let owner: String = row["owner"]
+                guard let parsed = RunOwner(owner), parsed.host == host, !parsed.isAlive else { continue }
+                let id: Int64 = row["id"]
+                let started: Double = row["started"]
+                let lastEnd = try Int64.fetchOne(db, sql: "SELECT MAX(end_ns) FROM requests WHERE run_id = ?", arguments: [id])
+                let ended = started + Double(lastEnd ?? 0) / 1e9
+                try db.execute(
+                    sql: """
+                        UPDATE runs SET status = 'aborted', ended = ?,
+                            notes = CASE WHEN notes = '' THEN ? ELSE notes || '; ' || ? END
+                        WHERE id = ?
+                        """,
+                    arguments: [ended, RunOwner.abandonedNote, RunOwner.abandonedNote, id])
+            }
+        }
     }
 
     /// Applied migration identifiers, oldest first.
@@ -80,12 +109,13 @@ public final class ResultsDatabase: Sendable {
             try db.execute(
                 sql: """
                     INSERT INTO runs (workload, workload_hash, parameters, target, git_revision, swiftlet_version,
-                        cpu_model, cores, memory_bytes, kernel, started, ended, status, notes)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        cpu_model, cores, memory_bytes, kernel, started, ended, status, notes, owner)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     run.workload, run.workloadHash, run.parameters, run.target, run.gitRevision, run.swiftletVersion,
                     run.cpuModel, run.cores, run.memoryBytes, run.kernel, run.started, run.ended, run.status, run.notes,
+                    RunOwner.current.description,
                 ])
             return db.lastInsertedRowID
         }

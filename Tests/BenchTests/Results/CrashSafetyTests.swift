@@ -54,6 +54,10 @@ final class CrashSafetyTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(seen, 5000, "the child committed batches before it was killed")
 
         let reopened = try ResultsDatabase(path: path)
+        let killedRun = try XCTUnwrap(try reopened.run(id: 1))
+        XCTAssertEqual(killedRun.status, "aborted", "a run whose process was killed is not left running")
+        XCTAssertTrue(killedRun.notes.contains("ended without finishing"), killedRun.notes)
+        XCTAssertNotNil(killedRun.ended)
         let rows = try reopened.requests(runID: 1)
         XCTAssertGreaterThanOrEqual(rows.count, seen, "every batch committed before the kill is still there")
         XCTAssertEqual(rows.map(\.seq), (0..<Int64(rows.count)).map { $0 }, "batches are whole: no gaps")
@@ -62,5 +66,7 @@ final class CrashSafetyTests: XCTestCase {
         let next = try reopened.createRun(ResultsDatabaseTests.sampleRun())
         try reopened.insert(requests: [ResultsDatabaseTests.request(next, 0)])
         XCTAssertEqual(try reopened.requestCount(runID: next), 1)
+        _ = try ResultsDatabase(path: path)
+        XCTAssertEqual(try reopened.run(id: next)?.status, "running", "a run whose process is alive stays running")
     }
 }

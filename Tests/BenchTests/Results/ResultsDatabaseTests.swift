@@ -46,9 +46,36 @@ final class ResultsDatabaseTests: XCTestCase {
         XCTAssertThrowsError(try database.finishRun(id: 99, status: "complete", ended: 1)) {
             XCTAssertEqual("\($0)", "no run with id 99 in the results database")
         }
-        XCTAssertEqual(try database.appliedMigrations(), ["v1", "v2"])
+        XCTAssertEqual(try database.appliedMigrations(), ["v1", "v2", "v3"])
         let mode = try database.pool.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") }
         XCTAssertEqual(mode, "wal")
+    }
+
+    /// A `running` run whose writer is gone becomes `aborted` when the database is next opened; other hosts' runs and
+    /// runs of live processes are left alone.
+    func testRunsOfDeadWritersAreMarkedAborted() throws {
+        let path = tempPath()
+        let database = try ResultsDatabase(path: path)
+        let live = try database.createRun(Self.sampleRun())
+        let dead = try database.createRun(Self.sampleRun())
+        let elsewhere = try database.createRun(Self.sampleRun())
+        try database.insert(requests: [Self.request(dead, 0), Self.request(dead, 1)])
+        let host = RunOwner.hostName()
+        try database.pool.write { db in
+            // pid 0 never names a process of ours; a pid with the wrong start time is a recycled pid.
+            try db.execute(sql: "UPDATE runs SET owner = ? WHERE id = ?", arguments: ["\(host)|\(getpid())|1", dead])
+            try db.execute(sql: "UPDATE runs SET owner = ? WHERE id = ?", arguments: ["other-host|0|1", elsewhere])
+        }
+        let reopened = try ResultsDatabase(path: path)
+        XCTAssertEqual(try reopened.run(id: live)?.status, "running")
+        XCTAssertEqual(try reopened.run(id: elsewhere)?.status, "running", "another host's run cannot be judged here")
+        let aborted = try XCTUnwrap(try reopened.run(id: dead))
+        XCTAssertEqual(aborted.status, "aborted")
+        XCTAssertEqual(aborted.notes, "n; " + RunOwner.abandonedNote)
+        XCTAssertEqual(try XCTUnwrap(aborted.ended), 1000.5 + 1099e-9, accuracy: 1e-6, "ended at its last request")
+        XCTAssertEqual(RunOwner(RunOwner.current.description), RunOwner.current)
+        XCTAssertTrue(RunOwner.current.isAlive)
+        XCTAssertNil(RunOwner("no-pipes"))
     }
 
     func testMigratesADatabaseCreatedByTheFirstSchema() throws {
@@ -69,7 +96,7 @@ final class ResultsDatabaseTests: XCTestCase {
             }
         }
         let database = try ResultsDatabase(path: path)
-        XCTAssertEqual(try database.appliedMigrations(), ["v1", "v2"])
+        XCTAssertEqual(try database.appliedMigrations(), ["v1", "v2", "v3"])
         let run = try XCTUnwrap(try database.run(id: 1))
         XCTAssertEqual(run.workload, "old")
         XCTAssertEqual(run.notes, "")
