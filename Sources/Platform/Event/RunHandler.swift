@@ -18,11 +18,7 @@ final class RunHandler: Sendable {
         self.manager = manager
         self.workerID = workerID
         self.maxBodyBytes = maxBodyBytes
-        self.constantFields = [
-            HTTPField(name: SwiftletHeader.worker, value: workerID),
-            HTTPField(name: .accessControlAllowOrigin, value: "*"),
-            HTTPField(name: .accessControlExposeHeaders, value: Self.exposedHeaders),
-        ]
+        self.constantFields = [HTTPField(name: SwiftletHeader.worker, value: workerID)] + Self.corsFields
     }
 
     static let defaultMethods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
@@ -33,6 +29,10 @@ final class RunHandler: Sendable {
         SwiftletHeader.requestID, SwiftletHeader.start, SwiftletHeader.initMs, SwiftletHeader.runMs,
         SwiftletHeader.billedMs, SwiftletHeader.memoryMB, SwiftletHeader.sandbox, SwiftletHeader.worker,
         .accessControlAllowOrigin, .accessControlExposeHeaders,
+    ]
+    static let corsFields = [
+        HTTPField(name: .accessControlAllowOrigin, value: "*"),
+        HTTPField(name: .accessControlExposeHeaders, value: exposedHeaders),
     ]
     static let exposedHeaders = [
         SwiftletHeader.requestID, SwiftletHeader.start, SwiftletHeader.initMs, SwiftletHeader.runMs,
@@ -132,8 +132,7 @@ final class RunHandler: Sendable {
     }
 
     private func addCORS(_ fields: inout HTTPFields) {
-        fields[.accessControlAllowOrigin] = "*"
-        fields[.accessControlExposeHeaders] = Self.exposedHeaders
+        fields.append(contentsOf: Self.corsFields)
     }
 
     func errorResponse(_ error: InvocationError, lambda: String, requestID: String) -> Response {

@@ -57,10 +57,7 @@ public struct WireFrame: Sendable, Equatable {
     public static func encode(rawHeader header: [UInt8], body: [UInt8]) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(prefixBytes + header.count + body.count)
-        appendBigEndian(UInt32(truncatingIfNeeded: header.count), to: &bytes)
-        appendBigEndian(UInt32(truncatingIfNeeded: body.count), to: &bytes)
-        bytes.append(contentsOf: header)
-        bytes.append(contentsOf: body)
+        encode(into: &bytes, body: body) { $0.append(contentsOf: header) }
         return bytes
     }
 
@@ -70,15 +67,9 @@ public struct WireFrame: Sendable, Equatable {
         out.removeAll(keepingCapacity: true)
         out.append(contentsOf: repeatElement(0, count: prefixBytes))
         writeHeader(&out)
-        let headerLength = out.count - prefixBytes
+        setBigEndian(UInt32(truncatingIfNeeded: out.count - prefixBytes), in: &out, at: 0)
+        setBigEndian(UInt32(truncatingIfNeeded: body.count), in: &out, at: 4)
         out.append(contentsOf: body)
-        for (offset, value) in [(0, headerLength), (4, body.count)] {
-            let length = UInt32(truncatingIfNeeded: value)
-            out[offset] = UInt8(truncatingIfNeeded: length >> 24)
-            out[offset + 1] = UInt8(truncatingIfNeeded: length >> 16)
-            out[offset + 2] = UInt8(truncatingIfNeeded: length >> 8)
-            out[offset + 3] = UInt8(truncatingIfNeeded: length)
-        }
     }
 
     /// Encodes `header` as JSON and frames it with `body`.
@@ -116,6 +107,13 @@ public struct WireFrame: Sendable, Equatable {
         bytes.append(UInt8(truncatingIfNeeded: value >> 16))
         bytes.append(UInt8(truncatingIfNeeded: value >> 8))
         bytes.append(UInt8(truncatingIfNeeded: value))
+    }
+
+    static func setBigEndian(_ value: UInt32, in bytes: inout [UInt8], at offset: Int) {
+        bytes[offset] = UInt8(truncatingIfNeeded: value >> 24)
+        bytes[offset + 1] = UInt8(truncatingIfNeeded: value >> 16)
+        bytes[offset + 2] = UInt8(truncatingIfNeeded: value >> 8)
+        bytes[offset + 3] = UInt8(truncatingIfNeeded: value)
     }
 
     static func readBigEndian(_ bytes: [UInt8], at offset: Int) -> Int {

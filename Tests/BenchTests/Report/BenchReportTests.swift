@@ -124,7 +124,9 @@ final class BenchPlotTests: XCTestCase {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
         if BenchPlot.findExecutable("gnuplot", searchPath: path) == nil {
             if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail("gnuplot is required when CI is set"); return }
-            throw XCTSkip("gnuplot not installed; install gnuplot-nox to run plot tests")
+            let reason = "gnuplot not installed; install gnuplot-nox to run plot tests"
+            print("SKIP: \(reason)")
+            throw XCTSkip(reason)
         }
     }
 

@@ -6,21 +6,7 @@ import XCTest
 final class RuntimeTimeoutTests: XCTestCase {
     /// A fake runtime that answers the first request at once and never answers the second.
     func testRoundTripTimesOutOnlyWhenTheAnswerIsLate() async throws {
-        let (workerFd, runtimeFd) = try RuntimeTestSupport.makeSocketPair()
-        let connection = try await RuntimeConnection.open(socket: workerFd)
-        let runtime = Thread {
-            let ready = WireReady(ready: true, runtime: "fake", pid: 1)
-            guard (try? WireFrameWriter.writeAll(WireFrame.encode(header: ready, body: []), to: runtimeFd)) != nil else { return }
-            var reader = WireFrameReader(fd: runtimeFd)
-            if (try? reader.next()) != nil {
-                let response = WireResponse(status: 200, headers: [])
-                _ = try? WireFrameWriter.writeAll(WireFrame.encode(rawHeader: response.encodedJSON(), body: []), to: runtimeFd)
-            }
-            while (try? reader.next()) != nil {}  // read and never answer, until closed
-            close(runtimeFd)
-        }
-        runtime.start()
-        _ = try await connection.readReady()
+        let connection = try await Self.answerFirstOnly()
         let request = WireRequest(id: "1", method: "GET", path: "/", query: "", headers: [])
         let first = try await connection.roundTrip(request, body: ByteBuffer(), timeout: .milliseconds(200))
         XCTAssertEqual(first.status, 200)
@@ -40,21 +26,7 @@ final class RuntimeTimeoutTests: XCTestCase {
 
     /// A later round trip with a shorter timeout than the armed timer still times out on time.
     func testShorterLaterDeadlineRearmsTheTimer() async throws {
-        let (workerFd, runtimeFd) = try RuntimeTestSupport.makeSocketPair()
-        let connection = try await RuntimeConnection.open(socket: workerFd)
-        let runtime = Thread {
-            let ready = WireReady(ready: true, runtime: "fake", pid: 1)
-            guard (try? WireFrameWriter.writeAll(WireFrame.encode(header: ready, body: []), to: runtimeFd)) != nil else { return }
-            var reader = WireFrameReader(fd: runtimeFd)
-            if (try? reader.next()) != nil {
-                let response = WireResponse(status: 200, headers: [])
-                _ = try? WireFrameWriter.writeAll(WireFrame.encode(rawHeader: response.encodedJSON(), body: []), to: runtimeFd)
-            }
-            while (try? reader.next()) != nil {}
-            close(runtimeFd)
-        }
-        runtime.start()
-        _ = try await connection.readReady()
+        let connection = try await Self.answerFirstOnly()
         let request = WireRequest(id: "1", method: "GET", path: "/", query: "", headers: [])
         // Arms the timer 60 s ahead; the answer comes at once.
         let first = try await connection.roundTrip(request, body: ByteBuffer(), timeout: .seconds(60))
@@ -113,6 +85,26 @@ final class RuntimeTimeoutTests: XCTestCase {
         XCTAssertEqual([String(buffer: two.body), String(buffer: three.body)], ["two", "three"])
         XCTAssertEqual(three.headers, [["K", "203"]])
         await connection.close()
+    }
+
+    /// A connection to a fake runtime that answers the first request at once and never answers later ones.
+    static func answerFirstOnly() async throws -> RuntimeConnection {
+        let (workerFd, runtimeFd) = try RuntimeTestSupport.makeSocketPair()
+        let connection = try await RuntimeConnection.open(socket: workerFd)
+        let runtime = Thread {
+            let ready = WireReady(ready: true, runtime: "fake", pid: 1)
+            guard (try? WireFrameWriter.writeAll(WireFrame.encode(header: ready, body: []), to: runtimeFd)) != nil else { return }
+            var reader = WireFrameReader(fd: runtimeFd)
+            if (try? reader.next()) != nil {
+                let response = WireResponse(status: 200, headers: [])
+                _ = try? WireFrameWriter.writeAll(WireFrame.encode(rawHeader: response.encodedJSON(), body: []), to: runtimeFd)
+            }
+            while (try? reader.next()) != nil {}  // read and never answer, until closed
+            close(runtimeFd)
+        }
+        runtime.start()
+        _ = try await connection.readReady()
+        return connection
     }
 
     func testNanosecondConversionSaturates() {
