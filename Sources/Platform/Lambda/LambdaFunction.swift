@@ -1,166 +1,205 @@
 import Histogram
 import NIOCore
+import Synchronization
 
 /// One lambda's queue and instances. Requests wait in FIFO order for an idle instance; new sandboxes are
 /// started while requests wait (see `ScalingDecision`), bounded by the per-lambda maximum and the memory pool.
-actor LambdaFunction {
+///
+/// State lives behind one lock rather than in an actor: a warm request takes and returns an instance with two short
+/// critical sections instead of two executor hops. Nothing inside the lock suspends or calls back into this function
+/// synchronously (sandbox starts, destroys and memory requests run in tasks of their own).
+final class LambdaFunction: Sendable {
     struct Waiter {
-        let continuation: CheckedContinuation<(LambdaInstance, Bool), any Error>
+        let continuation: UnsafeContinuation<(LambdaInstance, Bool), any Error>
     }
 
     let name: String
     private let environment: LambdaManager
-    private var version = ""
-    private var source: LambdaSource?
-    private var limits = SandboxLimits()
-    private var idle: [LambdaInstance] = []
-    private var waiters = CircularBuffer<Waiter>()
-    private var busy = 0
-    private var starting = 0
-    private var reservedMB = 0
-    private var shuttingDown = false
-    private var stats = LambdaStats()
-    private var latency = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .two)
-    private var destroying = 0
+    private let state: Mutex<State>
+
+    private struct State {
+        var version = ""
+        var source: LambdaSource?
+        var limits = SandboxLimits()
+        var idle: [LambdaInstance] = []
+        var waiters = CircularBuffer<Waiter>()
+        var busy = 0
+        var starting = 0
+        var reservedMB = 0
+        var shuttingDown = false
+        var stats = LambdaStats()
+        var latency = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .two)
+        var destroying = 0
+    }
 
     init(name: String, environment: LambdaManager) {
         self.name = name
         self.environment = environment
+        self.state = Mutex(State())
     }
 
     /// Returns an instance for one request (and whether it was started for it). Throws `InvocationError`.
     /// An idle instance whose connection is served by `loop` (the caller's event loop) is preferred.
     func acquire(source: LambdaSource, limits: SandboxLimits, loop: ObjectIdentifier?) async throws -> (LambdaInstance, Bool) {
-        guard !shuttingDown else { throw InvocationError.shuttingDown }
-        if source.version != version || self.source == nil {
-            retireAll(except: source.version)
-            version = source.version
-            self.source = source
-            self.limits = limits
-        }
-        stats.invocations += 1
-        if source.config.reuseSandbox, !idle.isEmpty {
-            busy += 1
-            // Most recently used first: the rest age towards their keep-alive.
-            if let loop, let index = idle.lastIndex(where: { $0.loop == loop }) {
-                return (idle.remove(at: index), false)
+        let warm = try state.withLock { state -> LambdaInstance? in
+            guard !state.shuttingDown else { throw InvocationError.shuttingDown }
+            if source.version != state.version || state.source == nil {
+                retireAll(except: source.version, &state)
+                state.version = source.version
+                state.source = source
+                state.limits = limits
             }
-            return (idle.removeLast(), false)
+            state.stats.invocations += 1
+            return takeIdle(reuse: source.config.reuseSandbox, loop: loop, &state)
         }
-        guard waiters.count < environment.maxQueue else {
-            stats.invocations -= 1
-            throw InvocationError.queueFull(limit: environment.maxQueue)
-        }
-        return try await withCheckedThrowingContinuation { continuation in
-            waiters.append(Waiter(continuation: continuation))
-            scale()
+        if let warm { return (warm, false) }
+        return try await withUnsafeThrowingContinuation { continuation in
+            state.withLock { state in
+                // An instance may have come back since the first look.
+                if let instance = takeIdle(reuse: source.config.reuseSandbox, loop: loop, &state) {
+                    continuation.resume(returning: (instance, false))
+                } else if state.shuttingDown {
+                    state.stats.invocations -= 1
+                    continuation.resume(throwing: InvocationError.shuttingDown)
+                } else if state.waiters.count >= environment.maxQueue {
+                    state.stats.invocations -= 1
+                    continuation.resume(throwing: InvocationError.queueFull(limit: environment.maxQueue))
+                } else {
+                    state.waiters.append(Waiter(continuation: continuation))
+                    scale(&state)
+                }
+            }
         }
     }
 
     /// Gives the instance back after a request; `healthy: false` destroys it (timeout, crash).
     func release(_ instance: LambdaInstance, healthy: Bool, latencyMs: Double, failed: Bool) {
-        busy -= 1
-        latency.record(UInt64(max(0, latencyMs * 1000)))
-        if failed { stats.errors += 1 }
-        let reuse = source?.config.reuseSandbox ?? true
-        if !healthy || instance.version != version || !reuse || shuttingDown {
-            destroy(instance)
-            scale()
-            return
+        state.withLock { state in
+            state.busy -= 1
+            state.latency.record(UInt64(max(0, latencyMs * 1000)))
+            if failed { state.stats.errors += 1 }
+            let reuse = state.source?.config.reuseSandbox ?? true
+            if !healthy || instance.version != state.version || !reuse || state.shuttingDown {
+                destroy(instance, &state)
+                scale(&state)
+                return
+            }
+            hand(instance, cold: false, &state)
         }
-        hand(instance, cold: false)
     }
 
     /// Counts a request that failed before reaching an instance (e.g. start failure already counted elsewhere).
     func recordFailure(latencyMs: Double) {
-        latency.record(UInt64(max(0, latencyMs * 1000)))
-        stats.errors += 1
+        state.withLock { state in
+            state.latency.record(UInt64(max(0, latencyMs * 1000)))
+            state.stats.errors += 1
+        }
     }
 
     /// Periodic housekeeping: freeze instances idle longer than `pauseAfter`, destroy those past their keep-alive.
     func tick(now: ContinuousClock.Instant) {
-        var kept: [LambdaInstance] = []
-        for var instance in idle {
-            if now >= instance.expiresAt {
-                destroy(instance)
-                continue
+        state.withLock { state in
+            var kept: [LambdaInstance] = []
+            for var instance in state.idle {
+                if now >= instance.expiresAt {
+                    destroy(instance, &state)
+                    continue
+                }
+                if let pauseAfter = environment.pauseAfter, !instance.paused, now - instance.idleSince >= pauseAfter {
+                    instance.paused = true
+                    let sandbox = instance.sandbox
+                    instance.pauseTask = Task { try? await sandbox.pause() }
+                }
+                kept.append(instance)
             }
-            if let pauseAfter = environment.pauseAfter, !instance.paused, now - instance.idleSince >= pauseAfter {
-                instance.paused = true
-                let sandbox = instance.sandbox
-                instance.pauseTask = Task { try? await sandbox.pause() }
-            }
-            kept.append(instance)
+            state.idle = kept
+            if !state.waiters.isEmpty { scale(&state) }
         }
-        idle = kept
-        if !waiters.isEmpty { scale() }
     }
 
     /// The code changed or was removed: destroy idle instances now, busy ones when they finish.
     func retire() {
-        for instance in idle { destroy(instance) }
-        idle.removeAll()
-        version = ""
-        source = nil
+        state.withLock { state in
+            for instance in state.idle { destroy(instance, &state) }
+            state.idle.removeAll()
+            state.version = ""
+            state.source = nil
+        }
     }
 
     /// Called when memory was freed elsewhere: waiting requests may now get a sandbox.
     func memoryFreed() {
-        if !waiters.isEmpty { scale() }
+        state.withLock { state in
+            if !state.waiters.isEmpty { scale(&state) }
+        }
     }
 
     /// Destroys one idle instance (oldest first) to free memory for another lambda; returns the MB freed.
     func evictIdle() -> Int {
-        guard !idle.isEmpty else { return 0 }
-        let instance = idle.removeFirst()
-        destroy(instance)
-        return instance.memoryMB
+        state.withLock { state in
+            guard !state.idle.isEmpty else { return 0 }
+            let instance = state.idle.removeFirst()
+            destroy(instance, &state)
+            return instance.memoryMB
+        }
     }
 
-    var idleCount: Int { idle.count }
-    var hasWaiters: Bool { !waiters.isEmpty }
-
     func snapshot() -> LambdaStats {
-        var s = stats
-        s.running = busy
-        s.idle = idle.filter { !$0.paused }.count
-        s.paused = idle.filter(\.paused).count
-        s.starting = starting
-        s.queued = waiters.count
-        s.memoryReservedMB = reservedMB
-        if latency.totalCount > 0 {
-            s.latencyP50Ms = Double(latency.valueAtPercentile(50)) / 1000
-            s.latencyP99Ms = Double(latency.valueAtPercentile(99)) / 1000
+        state.withLock { state in
+            var s = state.stats
+            s.running = state.busy
+            s.idle = state.idle.filter { !$0.paused }.count
+            s.paused = state.idle.filter(\.paused).count
+            s.starting = state.starting
+            s.queued = state.waiters.count
+            s.memoryReservedMB = state.reservedMB
+            if state.latency.totalCount > 0 {
+                s.latencyP50Ms = Double(state.latency.valueAtPercentile(50)) / 1000
+                s.latencyP99Ms = Double(state.latency.valueAtPercentile(99)) / 1000
+            }
+            return s
         }
-        return s
     }
 
     /// Fails waiting requests, destroys every instance and waits until all sandboxes are gone.
     func shutdown() async {
-        shuttingDown = true
-        while let waiter = waiters.popFirst() {
-            waiter.continuation.resume(throwing: InvocationError.shuttingDown)
+        state.withLock { state in
+            state.shuttingDown = true
+            while let waiter = state.waiters.popFirst() {
+                waiter.continuation.resume(throwing: InvocationError.shuttingDown)
+            }
+            for instance in state.idle { destroy(instance, &state) }
+            state.idle.removeAll()
         }
-        for instance in idle { destroy(instance) }
-        idle.removeAll()
         // Starting sandboxes are destroyed as they arrive; busy ones when released.
         var rounds = 0
-        while (starting > 0 || busy > 0 || destroying > 0) && rounds < 6000 {
+        while state.withLock({ $0.starting > 0 || $0.busy > 0 || $0.destroying > 0 }) && rounds < 6000 {
             try? await Task.sleep(for: .milliseconds(5))
             rounds += 1
         }
     }
 
-    // MARK: - Internals
+    // MARK: - Internals (called with the lock held)
 
-    private func hand(_ instance: LambdaInstance, cold: Bool) {
-        if let waiter = waiters.popFirst() {
-            busy += 1
+    /// An idle instance for a new request (counted busy), on the caller's loop when possible; most recently used
+    /// first, so the rest age towards their keep-alive.
+    private func takeIdle(reuse: Bool, loop: ObjectIdentifier?, _ state: inout State) -> LambdaInstance? {
+        guard reuse, !state.idle.isEmpty else { return nil }
+        state.busy += 1
+        if let loop, let index = state.idle.lastIndex(where: { $0.loop == loop }) {
+            return state.idle.remove(at: index)
+        }
+        return state.idle.removeLast()
+    }
+
+    private func hand(_ instance: LambdaInstance, cold: Bool, _ state: inout State) {
+        if let waiter = state.waiters.popFirst() {
+            state.busy += 1
             waiter.continuation.resume(returning: (instance, cold))
             return
         }
-        if source?.config.reuseSandbox == false {
-            destroy(instance)
+        if state.source?.config.reuseSandbox == false {
+            destroy(instance, &state)
             return
         }
         var instance = instance
@@ -168,36 +207,37 @@ actor LambdaFunction {
         instance.idleSince = now
         let seconds = environment.keepAliveSeconds(name)
         instance.expiresAt = now + .nanoseconds(Int64(seconds * 1e9))
-        idle.append(instance)
+        state.idle.append(instance)
     }
 
-    private func retireAll(except newVersion: String) {
-        for instance in idle where instance.version != newVersion { destroy(instance) }
-        idle.removeAll { $0.version != newVersion }
+    private func retireAll(except newVersion: String, _ state: inout State) {
+        for instance in state.idle where instance.version != newVersion { destroy(instance, &state) }
+        state.idle.removeAll { $0.version != newVersion }
     }
 
-    private func scale() {
-        guard let source, !shuttingDown else { return }
+    private func scale(_ state: inout State) {
+        guard let source = state.source, !state.shuttingDown else { return }
         let reuse = source.config.reuseSandbox
+        let limits = state.limits
         let available = environment.pool.capacityMB - environment.pool.reservedMB
         var count = ScalingDecision.sandboxesToStart(
-            queued: waiters.count, starting: starting, busy: busy, idle: reuse ? idle.count : 0,
+            queued: state.waiters.count, starting: state.starting, busy: state.busy, idle: reuse ? state.idle.count : 0,
             maxInstances: environment.maxInstances, memoryAvailableMB: available, sandboxMemoryMB: limits.memoryMB)
-        if count == 0 && starting == 0 && waiters.count > 0 && busy == 0 && available < limits.memoryMB {
+        if count == 0 && state.starting == 0 && state.waiters.count > 0 && state.busy == 0 && available < limits.memoryMB {
             // Nothing of ours will free memory: ask other lambdas to give up idle sandboxes.
             environment.requestMemory(limits.memoryMB, for: name)
         }
         while count > 0 {
             guard environment.pool.tryReserve(limits.memoryMB) else { break }
-            reservedMB += limits.memoryMB
-            startSandbox(source: source, limits: limits)
+            state.reservedMB += limits.memoryMB
+            startSandbox(source: source, limits: limits, &state)
             count -= 1
         }
     }
 
-    private func startSandbox(source: LambdaSource, limits: SandboxLimits) {
-        starting += 1
-        stats.sandboxesCreated += 1
+    private func startSandbox(source: LambdaSource, limits: SandboxLimits, _ state: inout State) {
+        state.starting += 1
+        state.stats.sandboxesCreated += 1
         let environment = self.environment
         let version = source.version
         Task {
@@ -211,47 +251,47 @@ actor LambdaFunction {
     }
 
     private func started(_ sandbox: any Sandbox, version: String, memoryMB: Int) {
-        starting -= 1
-        let instance = LambdaInstance(sandbox: sandbox, version: version, memoryMB: memoryMB, now: .now)
-        if shuttingDown || version != self.version {
-            destroy(instance)
-            scale()
-            return
+        state.withLock { state in
+            state.starting -= 1
+            let instance = LambdaInstance(sandbox: sandbox, version: version, memoryMB: memoryMB, now: .now)
+            if state.shuttingDown || version != state.version {
+                destroy(instance, &state)
+                scale(&state)
+                return
+            }
+            if !state.waiters.isEmpty { state.stats.coldStarts += 1 }
+            hand(instance, cold: true, &state)
         }
-        if !waiters.isEmpty { stats.coldStarts += 1 }
-        hand(instance, cold: true)
     }
 
     private func startFailed(_ error: any Error, memoryMB: Int) {
-        starting -= 1
-        stats.sandboxesDestroyed += 1
-        reservedMB -= memoryMB
-        environment.pool.release(memoryMB)
-        environment.memoryFreed(by: name)
         let reason: String
         if case SandboxError.startFailed(let why) = error { reason = why } else { reason = "\(error)" }
         environment.logger.error("lambda \(name): sandbox failed to start: \(reason)")
-        if let waiter = waiters.popFirst() {
-            waiter.continuation.resume(throwing: InvocationError.startFailed(reason))
+        state.withLock { state in
+            state.starting -= 1
+            state.stats.sandboxesDestroyed += 1
+            state.reservedMB -= memoryMB
+            environment.pool.release(memoryMB)
+            if let waiter = state.waiters.popFirst() {
+                waiter.continuation.resume(throwing: InvocationError.startFailed(reason))
+            }
         }
+        environment.memoryFreed(by: name)
     }
 
-    private func destroy(_ instance: LambdaInstance) {
+    private func destroy(_ instance: LambdaInstance, _ state: inout State) {
         let environment = self.environment
         let name = self.name
-        reservedMB -= instance.memoryMB
-        stats.sandboxesDestroyed += 1
-        destroying += 1
+        state.reservedMB -= instance.memoryMB
+        state.stats.sandboxesDestroyed += 1
+        state.destroying += 1
         Task {
             await instance.pauseTask?.value
             await instance.sandbox.destroy()
             environment.pool.release(instance.memoryMB)
-            await self.destroyFinished()
+            self.state.withLock { $0.destroying -= 1 }
             environment.memoryFreed(by: name)
         }
-    }
-
-    private func destroyFinished() {
-        destroying -= 1
     }
 }

@@ -88,7 +88,7 @@ public final class LambdaManager: Sendable {
         do {
             (instance, cold) = try await function.acquire(source: source, limits: limits, loop: loop)
         } catch {
-            await function.recordFailure(latencyMs: Self.ms(ContinuousClock.now - begin))
+            function.recordFailure(latencyMs: Self.ms(ContinuousClock.now - begin))
             throw error
         }
         if let pending = instance.pauseTask { await pending.value }
@@ -98,7 +98,7 @@ public final class LambdaManager: Sendable {
                 instance.paused = false
                 instance.pauseTask = nil
             } catch {
-                await function.release(instance, healthy: false, latencyMs: Self.ms(ContinuousClock.now - begin), failed: true)
+                function.release(instance, healthy: false, latencyMs: Self.ms(ContinuousClock.now - begin), failed: true)
                 throw InvocationError.sandboxDied("could not thaw the paused sandbox: \(error)")
             }
         }
@@ -111,19 +111,19 @@ public final class LambdaManager: Sendable {
             response = try await instance.sandbox.invoke(
                 request, body: invocation.body, timeout: .nanoseconds(Int64(limits.timeoutSeconds * 1e9)))
         } catch let error as SandboxError {
-            await function.release(instance, healthy: false, latencyMs: Self.ms(ContinuousClock.now - begin), failed: true)
+            function.release(instance, healthy: false, latencyMs: Self.ms(ContinuousClock.now - begin), failed: true)
             switch error {
             case .timedOut(let seconds): throw InvocationError.timedOut(seconds: seconds)
             case .died(let cause): throw InvocationError.sandboxDied(cause)
             case .startFailed(let why): throw InvocationError.startFailed(why)
             }
         } catch {
-            await function.release(instance, healthy: false, latencyMs: Self.ms(ContinuousClock.now - begin), failed: true)
+            function.release(instance, healthy: false, latencyMs: Self.ms(ContinuousClock.now - begin), failed: true)
             throw InvocationError.sandboxDied("\(error)")
         }
         let end = ContinuousClock.now
         let runMs = Self.ms(end - runStart)
-        await function.release(instance, healthy: true, latencyMs: Self.ms(end - begin), failed: response.status >= 500)
+        function.release(instance, healthy: true, latencyMs: Self.ms(end - begin), failed: response.status >= 500)
         let granule = Double(billingGranularityMs)
         return InvocationResult(
             response: response, cold: cold, initMs: cold ? instance.sandbox.initMilliseconds : 0, runMs: runMs,
@@ -135,20 +135,20 @@ public final class LambdaManager: Sendable {
     public func stats() async -> [(String, LambdaStats)] {
         let all = functions.withLock { $0 }
         var result: [(String, LambdaStats)] = []
-        for (name, function) in all { result.append((name, await function.snapshot())) }
+        for (name, function) in all { result.append((name, function.snapshot())) }
         return result.sorted { $0.0 < $1.0 }
     }
 
     /// Housekeeping, called periodically by the worker service.
     public func tick() async {
         let now = ContinuousClock.now
-        for function in functions.withLock({ Array($0.values) }) { await function.tick(now: now) }
+        for function in functions.withLock({ Array($0.values) }) { function.tick(now: now) }
     }
 
     /// Retires sandboxes of `name` at once (after an install or delete through the registry API).
     public func codeChanged(_ name: String) async {
         guard let function = functions.withLock({ $0[name] }) else { return }
-        await function.retire()
+        function.retire()
     }
 
     /// Destroys every sandbox and waits until they are gone, then shuts the backend down.
@@ -200,7 +200,7 @@ public final class LambdaManager: Sendable {
     func memoryFreed(by name: String) {
         let others = functions.withLock { Array($0.values) }
         for function in others {
-            Task { await function.memoryFreed() }
+            Task { function.memoryFreed() }
         }
     }
 
@@ -210,7 +210,7 @@ public final class LambdaManager: Sendable {
             var freed = 0
             for function in others where freed < mb {
                 while freed < mb {
-                    let got = await function.evictIdle()
+                    let got = function.evictIdle()
                     if got == 0 { break }
                     freed += got
                 }

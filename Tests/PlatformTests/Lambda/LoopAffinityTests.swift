@@ -27,8 +27,8 @@ final class LoopAffinityTests: XCTestCase {
         XCTAssertEqual(onSecond.loop, ObjectIdentifier(loops[1]))
 
         // Idle in the order [second loop, first loop]: the most recently used is on the first loop.
-        await function.release(onSecond, healthy: true, latencyMs: 1, failed: false)
-        await function.release(onFirst, healthy: true, latencyMs: 1, failed: false)
+        function.release(onSecond, healthy: true, latencyMs: 1, failed: false)
+        function.release(onFirst, healthy: true, latencyMs: 1, failed: false)
 
         let picked = try await function.acquire(source: source, limits: limits, loop: ObjectIdentifier(loops[1]))
         XCTAssertFalse(picked.1, "a warm instance")
@@ -38,26 +38,28 @@ final class LoopAffinityTests: XCTestCase {
         XCTAssertTrue(other.0.sandbox === onFirst.sandbox)
         XCTAssertEqual(backend.created, 2, "no sandbox started for warm requests")
 
-        await function.release(picked.0, healthy: true, latencyMs: 1, failed: false)
-        await function.release(other.0, healthy: true, latencyMs: 1, failed: false)
+        function.release(picked.0, healthy: true, latencyMs: 1, failed: false)
+        function.release(other.0, healthy: true, latencyMs: 1, failed: false)
         await function.shutdown()
         try await group.shutdownGracefully()
     }
 
-    static func manager(backend: any SandboxBackend) throws -> LambdaManager {
+    static func manager(backend: any SandboxBackend, maxInstances: Int? = nil, maxQueue: Int? = nil) throws -> LambdaManager {
         let directory = NSTemporaryDirectory() + "affinity-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory + "/registry", withIntermediateDirectories: true)
         let registry = try Registry(directory: directory + "/registry", cacheMilliseconds: 0, builtins: ["noop"])
         var config = WorkerConfig()
         config.memoryPoolMb = 4096
+        if let maxInstances { config.maxInstancesPerLambda = maxInstances }
+        if let maxQueue { config.maxQueuePerLambda = maxQueue }
         return LambdaManager(
             config: config, workerDirectory: directory, registry: registry, backend: backend,
             keepAlive: FixedKeepAlive(seconds: 600), logger: Logger(label: "test"))
     }
 }
 
-/// Hands out sandboxes on the given loops in turn; they answer 200 at once.
-private final class LoopBackend: SandboxBackend {
+/// Hands out sandboxes on the given loops in turn; they answer 200 at once (shared with `LambdaFunctionTests`).
+final class LoopBackend: SandboxBackend {
     let loops: [any EventLoop]
     private let count = Mutex(0)
 
@@ -80,7 +82,7 @@ private final class LoopBackend: SandboxBackend {
     func shutdown() async {}
 }
 
-private final class LoopSandbox: Sandbox {
+final class LoopSandbox: Sandbox {
     let id: String
     let pid: Int32 = 0
     let initMilliseconds = 0.0
