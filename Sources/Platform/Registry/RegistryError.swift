@@ -48,7 +48,7 @@ public enum LambdaName {
     public static func validate(_ name: String) throws(RegistryError) {
         if name.isEmpty { throw .invalidName(name, reason: "the name is empty") }
         if name == "." || name == ".." { throw .invalidName(name, reason: "\".\" and \"..\" are not lambda names") }
-        let bytes = Array(name.utf8)
+        let bytes = name.utf8
         if bytes.count > maxLength {
             throw .invalidName(String(name.prefix(40)) + "…", reason: "longer than \(maxLength) characters (\(bytes.count))")
         }
