@@ -38,7 +38,7 @@ final class RunHandler: Sendable {
         HTTPField(name: .accessControlExposeHeaders, value: "*"),
     ]
 
-    func handle(_ request: Request, path: Substring) async -> Response {
+    nonisolated(nonsending) func handle(_ request: Request, path: Substring) async -> Response {
         let requestID = "\(workerID)-\(counter.wrappingAdd(1, ordering: .relaxed).newValue)"
         // path is "NAME" or "NAME/sub/path"
         let name: String
@@ -58,10 +58,14 @@ final class RunHandler: Sendable {
             return errorResponse(.bodyTooLarge(limit: maxBodyBytes), lambda: decodedName, requestID: requestID)
         }
         let body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: maxBodyBytes)
-        } catch {
-            return errorResponse(.bodyTooLarge(limit: maxBodyBytes), lambda: decodedName, requestID: requestID)
+        if Self.hasNoBody(request) {
+            body = ByteBuffer()  // nothing to read (the server drains the request's end itself)
+        } else {
+            do {
+                body = try await request.body.collect(upTo: maxBodyBytes)
+            } catch {
+                return errorResponse(.bodyTooLarge(limit: maxBodyBytes), lambda: decodedName, requestID: requestID)
+            }
         }
         var headers: [[String]] = []
         headers.reserveCapacity(request.headers.count)
@@ -77,6 +81,14 @@ final class RunHandler: Sendable {
         } catch {
             return errorJSON(status: 500, message: "\(error)", lambda: decodedName, requestID: requestID)
         }
+    }
+
+    /// An HTTP/1.1 request without Content-Length and Transfer-Encoding, or with Content-Length 0, has no body
+    /// (RFC 9112, section 6.3).
+    static func hasNoBody(_ request: Request) -> Bool {
+        guard request.headers[.transferEncoding] == nil else { return false }
+        guard let length = request.headers[.contentLength] else { return true }
+        return length == "0"
     }
 
     private func success(_ result: InvocationResult, lambda: String, requestID: String) -> Response {

@@ -40,7 +40,9 @@ final class LambdaFunction: Sendable {
 
     /// Returns an instance for one request (and whether it was started for it). Throws `InvocationError`.
     /// An idle instance whose connection is served by `loop` (the caller's event loop) is preferred.
-    func acquire(source: LambdaSource, limits: SandboxLimits, loop: ObjectIdentifier?) async throws -> (LambdaInstance, Bool) {
+    nonisolated(nonsending) func acquire(
+        source: LambdaSource, limits: SandboxLimits, loop: ObjectIdentifier?
+    ) async throws -> (LambdaInstance, Bool) {
         let warm = try state.withLock { state -> LambdaInstance? in
             guard !state.shuttingDown else { throw InvocationError.shuttingDown }
             if source.version != state.version || state.source == nil {

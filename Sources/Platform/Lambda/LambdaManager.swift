@@ -57,7 +57,7 @@ public final class LambdaManager: Sendable {
     }
 
     /// Runs one invocation end to end. Throws `InvocationError`.
-    public func invoke(_ invocation: Invocation) async throws -> InvocationResult {
+    public nonisolated(nonsending) func invoke(_ invocation: Invocation) async throws -> InvocationResult {
         let name = invocation.lambda
         do {
             try LambdaName.validate(name)

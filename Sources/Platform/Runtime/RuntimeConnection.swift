@@ -72,7 +72,9 @@ public final class RuntimeConnection: Sendable {
 
     /// A round trip that throws `RuntimeTimeout` when no answer arrived within `timeout`; the caller decides what to do
     /// with the runtime (kill it).
-    public func roundTrip(_ request: WireRequest, body: ByteBuffer, timeout: Duration?) async throws -> WireResponse {
+    public nonisolated(nonsending) func roundTrip(
+        _ request: WireRequest, body: ByteBuffer, timeout: Duration?
+    ) async throws -> WireResponse {
         if body.readableBytes > wireMaxBodyBytes {
             throw RuntimeConnectionError.protocolViolation(
                 "request body of \(body.readableBytes) bytes exceeds the limit of \(wireMaxBodyBytes) bytes")

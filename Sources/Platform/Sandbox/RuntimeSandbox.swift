@@ -35,7 +35,7 @@ final class RuntimeSandbox: Sandbox {
 
     var eventLoop: any EventLoop { connection.eventLoop }
 
-    func invoke(_ request: WireRequest, body: ByteBuffer, timeout: Duration) async throws -> WireResponse {
+    nonisolated(nonsending) func invoke(_ request: WireRequest, body: ByteBuffer, timeout: Duration) async throws -> WireResponse {
         if let cause = state.withLock({ $0.deadCause }) { throw SandboxError.died(cause: cause) }
         if body.readableBytes > wireMaxBodyBytes {
             throw RuntimeConnectionError.protocolViolation(

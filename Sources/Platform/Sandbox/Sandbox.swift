@@ -101,7 +101,7 @@ public protocol Sandbox: AnyObject, Sendable {
     var eventLoop: any EventLoop { get }
     /// Sends one request to the runtime. Throws `SandboxError.timedOut` (the sandbox is then killed)
     /// or `SandboxError.died` (with the cause, e.g. out of memory).
-    func invoke(_ request: WireRequest, body: ByteBuffer, timeout: Duration) async throws -> WireResponse
+    nonisolated(nonsending) func invoke(_ request: WireRequest, body: ByteBuffer, timeout: Duration) async throws -> WireResponse
     /// Freezes every process of the sandbox (cgroup freezer); a no-op where no freezer is available.
     func pause() async throws
     func unpause() async throws

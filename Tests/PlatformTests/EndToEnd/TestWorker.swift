@@ -107,3 +107,64 @@ func swiftletBinary() throws -> String {
     }
     throw TestFailure("the swiftlet executable was not found beside \(exe); run `swift build` before `swift test`")
 }
+
+/// Raw HTTP/1.1 over one TCP connection, for tests about framing that a client library would hide.
+enum RawHTTP {
+    struct Response {
+        var status: Int
+        var body: String
+    }
+
+    /// Writes `bytes` at once, then reads until the server closes the connection.
+    static func exchange(port: Int, _ bytes: [UInt8]) throws -> [UInt8] {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: 30, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw TestFailure("connect: \(String(cString: strerror(errno)))") }
+        guard bytes.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == bytes.count else {
+            throw TestFailure("short write")
+        }
+        var data: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = read(fd, &buffer, buffer.count)
+            if n < 0 { throw TestFailure("read: \(String(cString: strerror(errno)))") }
+            if n == 0 { return data }
+            data.append(contentsOf: buffer[0..<n])
+        }
+    }
+
+    /// Splits consecutive responses framed by Content-Length.
+    static func split(_ data: [UInt8]) throws -> [Response] {
+        var responses: [Response] = []
+        var rest = data[...]
+        let separator = Array("\r\n\r\n".utf8)
+        while !rest.isEmpty {
+            guard let end = rest.firstRange(of: separator) else { throw TestFailure("incomplete response head") }
+            let head = String(decoding: rest[rest.startIndex..<end.lowerBound], as: UTF8.self)
+            let lines = head.components(separatedBy: "\r\n")
+            guard let status = lines.first?.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else {
+                throw TestFailure("bad status line in \(head)")
+            }
+            let length = lines.dropFirst().compactMap { line -> Int? in
+                let parts = line.split(separator: ":", maxSplits: 1)
+                guard parts.count == 2, parts[0].lowercased() == "content-length" else { return nil }
+                return Int(parts[1].trimmingCharacters(in: .whitespaces))
+            }.first ?? 0
+            let bodyStart = end.upperBound
+            guard rest.endIndex - bodyStart >= length else { throw TestFailure("truncated body") }
+            responses.append(Response(status: status, body: String(decoding: rest[bodyStart..<bodyStart + length], as: UTF8.self)))
+            rest = rest[(bodyStart + length)...]
+        }
+        return responses
+    }
+}

@@ -48,6 +48,24 @@ final class WorkerEndToEndTests: XCTestCase {
         XCTAssertTrue((error["error"] as? String ?? "").lowercased().contains("json"), "\(error)")
     }
 
+    /// Requests with and without bodies (none, Content-Length, chunked, Content-Length 0) follow each other on one
+    /// kept-alive connection: each handler sees exactly its own body, and no body is left behind to corrupt the next.
+    func testBodiesOfEveryFramingOnOneConnection() async throws {
+        try requireIsolation()
+        let worker = try await TestWorker.start()
+        defer { Task { await worker.stop() } }
+        let requests = [
+            "GET /run/echo HTTP/1.1\r\nHost: t\r\n\r\n",
+            "POST /run/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 7\r\n\r\n\"hello\"",
+            "POST /run/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n[1,\r\n3\r\n 2]\r\n0\r\n\r\n",
+            "POST /run/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        ]
+        let raw = try RawHTTP.exchange(port: worker.port, Array(requests.joined().utf8))
+        let responses = try RawHTTP.split(raw)
+        XCTAssertEqual(responses.map(\.status), [200, 200, 200, 200], String(decoding: raw, as: UTF8.self))
+        XCTAssertEqual(responses.map(\.body), ["{}", "\"hello\"", "[1, 2]", "{}"])
+    }
+
     func testSwiftAppsEchoNoopSpin() async throws {
         try requireIsolation()
         let worker = try await TestWorker.start()

@@ -95,7 +95,7 @@ final class LoopSandbox: Sandbox {
         self.eventLoop = eventLoop
     }
 
-    func invoke(_ request: WireRequest, body: ByteBuffer, timeout: Duration) async throws -> WireResponse {
+    nonisolated(nonsending) func invoke(_ request: WireRequest, body: ByteBuffer, timeout: Duration) async throws -> WireResponse {
         WireResponse(status: 200, headers: [])
     }
 
