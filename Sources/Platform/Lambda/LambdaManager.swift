@@ -59,16 +59,11 @@ public final class LambdaManager: Sendable {
     /// Runs one invocation end to end. Throws `InvocationError`.
     public nonisolated(nonsending) func invoke(_ invocation: Invocation) async throws -> InvocationResult {
         let name = invocation.lambda
-        do {
-            try LambdaName.validate(name)
-        } catch {
-            if case .invalidName(_, let reason) = error { throw InvocationError.invalidName(name, reason: reason) }
-            throw InvocationError.invalidName(name, reason: "\(error)")
-        }
         let found: LambdaSource?
         do {
-            found = try registry.lookup(name)
+            found = try registry.lookup(name)  // validates the name first
         } catch {
+            if case .invalidName(_, let reason) = error { throw InvocationError.invalidName(name, reason: reason) }
             throw InvocationError.lambdaInvalid(error.description)
         }
         guard let source = found else { throw InvocationError.notFound(name) }
